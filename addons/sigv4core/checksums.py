@@ -1,0 +1,69 @@
+"""Flexible checksums (``x-amz-checksum-*``): incremental computation and comparison.
+
+CRC32 comes from zlib, CRC32C and CRC64NVME from awscrt, SHA-1/SHA-256 from hashlib; the
+values are base64 of the big-endian digest, as S3 sends them in headers and trailers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from awscrt import checksums as _crt
+
+ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+HEADER_PREFIX = "x-amz-checksum-"
+
+
+class Checksum:
+    """One running checksum; ``update`` with body bytes, ``b64`` for the result."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm.lower()
+        self._crc = 0
+        self._hash: Any = None
+        self._crc_fn: Callable[[Any, int], int] | None = None
+        self._width = 4
+        if self.algorithm == "crc32":
+            self._crc_fn = zlib.crc32
+        elif self.algorithm == "crc32c":
+            self._crc_fn = _crt.crc32c
+        elif self.algorithm == "crc64nvme":
+            self._crc_fn = _crt.crc64nvme
+            self._width = 8
+        elif self.algorithm in ("sha1", "sha256"):
+            self._hash = hashlib.new(self.algorithm)
+        else:
+            raise ValueError(f"unknown checksum algorithm {algorithm!r}")
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._crc_fn is not None:
+            self._crc = self._crc_fn(data, self._crc)
+        else:
+            self._hash.update(data)
+
+    def digest(self) -> bytes:
+        if self._crc_fn is not None:
+            return self._crc.to_bytes(self._width, "big")
+        return bytes(self._hash.digest())
+
+    def b64(self) -> str:
+        return base64.b64encode(self.digest()).decode()
+
+
+def algorithm_of(header_name: str) -> str | None:
+    """``x-amz-checksum-crc32c`` -> ``crc32c``; None for other names (or ``-type``)."""
+    name = header_name.strip().lower()
+    if not name.startswith(HEADER_PREFIX):
+        return None
+    algo = name[len(HEADER_PREFIX) :]
+    return algo if algo in ALGORITHMS else None
+
+
+def compute(algorithm: str, data: bytes) -> str:
+    c = Checksum(algorithm)
+    c.update(data)
+    return c.b64()

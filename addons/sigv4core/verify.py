@@ -1,0 +1,495 @@
+"""Verification: recompute a request's signature from the wire and say whether it matches.
+
+``verify(req, keyring)`` is the buffered entry point. ``VerifySession`` is the same check
+fed incrementally (``feed`` per body chunk, ``finish`` at the end), so streamed uploads are
+verified with bounded memory: the body is never kept, only hashes, checksums and the
+aws-chunked chain state.
+
+Signatures computed here are compared in constant time and never returned or logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sigv4core import canonical as c
+from sigv4core import keys
+from sigv4core.authparse import SIGV4A_ALGORITHM, parse_auth
+from sigv4core.checksums import Checksum, algorithm_of
+from sigv4core.chunked import AwsChunkedDecoder
+from sigv4core.model import Credential, Keyring, ParsedAuth, Verification, WireRequest
+from sigv4core.sigv2 import verify_sigv2
+
+STREAMING_SIGNED = {
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD": ("sigv4", False),
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER": ("sigv4", True),
+    "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD": ("sigv4a", False),
+    "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER": ("sigv4a", True),
+}
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+Checker = Callable[[str, str], bool]
+
+# Canonical query variants real signers produce, tried when the primary form does not match:
+# pure-Python botocore keeps raw pairs; form encoders read '+' as a space; AWS IoT appends
+# X-Amz-Security-Token to a presigned URL after signing.
+QUERY_VARIANTS: tuple[tuple[c.QueryMode, bool], ...] = (
+    ("raw", False),
+    ("plus-space", False),
+    ("aws", True),
+    ("raw", True),
+)
+
+
+def make_checker(auth: ParsedAuth, cred: Credential) -> Checker:
+    """A function ``(string_to_sign, provided_signature) -> bool`` for this request's
+    scheme and credential. The computed signature never leaves it."""
+    scope = auth.scope
+    assert scope is not None
+    if auth.scheme == "sigv4a":
+        pub = keys.sigv4a_private_key(cred.access_key_id, cred.secret_access_key).public_key()
+
+        def check_a(sts: str, provided: str) -> bool:
+            return keys.sigv4a_verify(pub, sts, provided)
+
+        return check_a
+    key = keys.signing_key(cred.secret_access_key, scope.date, scope.region or "", scope.service)
+
+    def check(sts: str, provided: str) -> bool:
+        return keys.signatures_equal(keys.sigv4_signature(key, sts), provided)
+
+    return check
+
+
+def is_s3(auth: ParsedAuth) -> bool:
+    return auth.scope is not None and auth.scope.service in c.S3_SERVICES
+
+
+def header_list_for_signing(req: WireRequest, auth: ParsedAuth) -> list[tuple[str, str]]:
+    """The request's headers, plus Host from the authority when the request has none
+    (HTTP/2 carries it as :authority)."""
+    headers = list(req.headers)
+    if "host" in auth.signed_headers and req.header("host") is None and req.authority:
+        headers.append(("host", req.authority))
+    return headers
+
+
+def build_canonical_request(
+    req: WireRequest,
+    auth: ParsedAuth,
+    payload_line: str,
+    *,
+    query_mode: c.QueryMode = "aws",
+    s3_rules: bool | None = None,
+    token_unsigned: bool = False,
+) -> tuple[str, list[str]]:
+    """The canonical request for a SigV4/SigV4a request as seen, and the signed headers
+    that are absent. ``s3_rules`` overrides the path rules chosen from the scope."""
+    s3 = is_s3(auth) if s3_rules is None else s3_rules
+    uri = c.canonical_uri(req.path, normalize=not s3, double_encode=not s3)
+    exclude: tuple[str, ...] = ("X-Amz-Signature",) if auth.location == "query" else ()
+    if token_unsigned:
+        # presigned URLs to which the session token was appended after signing (AWS IoT)
+        exclude += ("X-Amz-Security-Token",)
+    query = c.canonical_query(c.split_query(req.raw_query), mode=query_mode, exclude=exclude)
+    block, missing = c.canonical_headers(header_list_for_signing(req, auth), auth.signed_headers)
+    return c.canonical_request(
+        req.method, uri, query, block, auth.signed_headers, payload_line
+    ), missing
+
+
+def scope_string(auth: ParsedAuth) -> str:
+    return str(auth.scope) if auth.scope else ""
+
+
+def payload_line_for(auth: ParsedAuth, body_sha256: str | None) -> str | None:
+    """The canonical request's last line: the declared payload hash/mode, UNSIGNED-PAYLOAD
+    for presigned S3, else SHA-256 of the body (None when the body is unknown)."""
+    if auth.payload:
+        return auth.payload
+    if auth.location == "query" and is_s3(auth):
+        return c.UNSIGNED_PAYLOAD
+    return body_sha256
+
+
+class _ChunkChain:
+    """Verifies the chain of aws-chunked chunk signatures (and the trailer signature)."""
+
+    def __init__(self, auth: ParsedAuth, cred: Credential, ecdsa: bool) -> None:
+        self.check = make_checker(auth, cred)
+        alg = "AWS4-ECDSA-P256-SHA256" if ecdsa else "AWS4-HMAC-SHA256"
+        self.chunk_alg = alg + "-PAYLOAD"
+        self.trailer_alg = alg + "-TRAILER"
+        self.prefix_tail = f"{auth.amz_date}\n{scope_string(auth)}\n"
+        self.prev = auth.signature
+        self.ecdsa = ecdsa
+        self.verified = 0
+        self.first_bad: int | None = None
+        self.bad_detail: str | None = None
+        self.trailer_ok: bool | None = None
+
+    def _ok(self, sts_for: Callable[[str], str], sig: str) -> bool:
+        if self.check(sts_for(self.prev), sig):
+            return True
+        if self.ecdsa and self.prev.rstrip("*") != self.prev:
+            return self.check(sts_for(self.prev.rstrip("*")), sig)
+        return False
+
+    def chunk(self, index: int, sig: str | None, data_hash: str) -> None:
+        if self.first_bad is not None:
+            return
+        if not sig:
+            self.first_bad, self.bad_detail = index, f"chunk {index} carries no chunk-signature"
+            return
+
+        def sts(prev: str) -> str:
+            return f"{self.chunk_alg}\n{self.prefix_tail}{prev}\n{c.EMPTY_SHA256}\n{data_hash}"
+
+        if self._ok(sts, sig):
+            self.verified += 1
+            self.prev = sig
+        else:
+            self.first_bad = index
+            self.bad_detail = f"chunk {index} signature does not chain from the previous signature"
+
+    def trailer(self, trailers: list[tuple[str, str]]) -> None:
+        sig = next((v for k, v in trailers if k == "x-amz-trailer-signature"), None)
+        if sig is None:
+            self.trailer_ok = False
+            return
+        canon = "".join(f"{k}:{v}\n" for k, v in trailers if k != "x-amz-trailer-signature")
+
+        def sts(prev: str) -> str:
+            return f"{self.trailer_alg}\n{self.prefix_tail}{prev}\n{c.hash_hex(canon)}"
+
+        self.trailer_ok = self.first_bad is None and self._ok(sts, sig)
+
+
+class VerifySession:
+    """Incremental verification of one request: construct with the request head (its body
+    is ignored), ``feed`` the raw body bytes, ``finish`` to get the :class:`Verification`."""
+
+    def __init__(
+        self,
+        req: WireRequest,
+        keyring: Keyring,
+        *,
+        now: datetime | None = None,
+        s3_rules: bool | None = None,
+    ) -> None:
+        self.req = req
+        self.now = now
+        self.s3_rules = s3_rules
+        self.auth = parse_auth(req)
+        self.cred: Credential | None = None
+        self.body_seen = 0
+        self.body_known = True
+        self._raw_hash: Any = None
+        self._decoder: AwsChunkedDecoder | None = None
+        self._chain: _ChunkChain | None = None
+        self._chunk_hash: Any = None
+        self._chunk_sig: str | None = None
+        self._chunk_count = 0
+        self._header_checksums: list[tuple[str, str, Checksum]] = []
+        self._trailer_checksums: dict[str, Checksum] = {}
+        self._error: str | None = None
+        try:
+            self._setup(keyring)
+        except Exception as exc:  # never raise on hostile input
+            self._error = f"internal error while preparing verification ({type(exc).__name__})"
+
+    def _setup(self, keyring: Keyring) -> None:
+        auth = self.auth
+        if auth.scheme == "none" or auth.malformed or not auth.access_key_id:
+            return
+        self.cred = keyring.lookup(auth.access_key_id)
+        if auth.scheme == "sigv2":
+            return
+        mode = auth.payload or ""
+        if not mode or _HEX64.match(mode):
+            self._raw_hash = hashlib.sha256()
+        if mode in STREAMING_SIGNED or mode == STREAMING_UNSIGNED_TRAILER:
+            self._decoder = AwsChunkedDecoder()
+            if mode in STREAMING_SIGNED and self.cred is not None and auth.scope is not None:
+                self._chain = _ChunkChain(auth, self.cred, STREAMING_SIGNED[mode][0] == "sigv4a")
+            for name in (self.req.header("x-amz-trailer") or "").split(","):
+                algo = algorithm_of(name)
+                if algo:
+                    self._trailer_checksums[algo] = Checksum(algo)
+        for name, value in self.req.headers:
+            algo = algorithm_of(name)
+            if algo and algo not in self._trailer_checksums:
+                self._header_checksums.append((algo, value.strip(), Checksum(algo)))
+
+    # -- body ---------------------------------------------------------------------------
+    def body_unknown(self) -> None:
+        """The body was not seen (streamed without a tap, or not stored)."""
+        self.body_known = False
+
+    def feed(self, data: bytes | memoryview) -> None:
+        if not data or self._error:
+            return
+        try:
+            self.body_seen += len(data)
+            if self._raw_hash is not None:
+                self._raw_hash.update(data)
+            if self._decoder is None:
+                for _, _, ck in self._header_checksums:
+                    ck.update(data)
+                return
+            self._on_events(self._decoder.feed(data))
+        except Exception as exc:
+            self._error = f"internal error while reading the body ({type(exc).__name__})"
+
+    def _on_events(self, events: list[tuple[Any, ...]]) -> None:
+        for ev in events:
+            kind = ev[0]
+            if kind == "data":
+                mv = ev[1]
+                if self._chunk_hash is not None:
+                    self._chunk_hash.update(mv)
+                for ck in self._trailer_checksums.values():
+                    ck.update(mv)
+                for _, _, hck in self._header_checksums:
+                    hck.update(mv)
+            elif kind == "chunk":
+                self._chunk_count += 1
+                self._chunk_sig = ev[3]
+                self._chunk_hash = hashlib.sha256() if self._chain is not None else None
+            elif kind == "chunk_end":
+                if self._chain is not None and self._chunk_hash is not None:
+                    self._chain.chunk(ev[1], self._chunk_sig, self._chunk_hash.hexdigest())
+                self._chunk_hash = None
+            elif kind == "end":
+                if (
+                    self._chain is not None
+                    and self.auth.payload
+                    and self.auth.payload.endswith("-TRAILER")
+                ):
+                    assert self._decoder is not None
+                    self._chain.trailer(self._decoder.trailers)
+
+    def _on_end(self) -> None:
+        if self._chain is not None and (self.auth.payload or "").endswith("-TRAILER"):
+            assert self._decoder is not None
+            self._chain.trailer(self._decoder.trailers)
+
+    # -- result -------------------------------------------------------------------------
+    def finish(self) -> Verification:
+        try:
+            return self._finish()
+        except Exception as exc:  # never raise on hostile input
+            return Verification(
+                verdict="unverified",
+                auth=self.auth,
+                reason="internal_error",
+                detail={"error": f"{type(exc).__name__}"},
+            )
+
+    def _finish(self) -> Verification:
+        auth = self.auth
+        if self._decoder is not None and self.body_known:
+            self._on_events(self._decoder.finish())
+        if auth.scheme == "none":
+            return Verification(verdict="unsigned", auth=auth)
+        if auth.malformed:
+            return Verification(
+                verdict="invalid",
+                auth=auth,
+                reason="malformed_authorization",
+                detail={"error": auth.error, **auth.error_detail},
+            )
+        if self._error:
+            return Verification(
+                verdict="unverified",
+                auth=auth,
+                reason="internal_error",
+                detail={"error": self._error},
+            )
+        if auth.scheme == "sigv2":
+            return self._finish_sigv2()
+        return self._finish_sigv4()
+
+    def _finish_sigv2(self) -> Verification:
+        auth, cred = self.auth, self.cred
+        if cred is None:
+            return Verification(verdict="unverified", auth=auth, reason="unknown_access_key")
+        ok, sts = verify_sigv2(self.req, auth, cred.secret_access_key)
+        return Verification(
+            verdict="valid" if ok else "invalid",
+            auth=auth,
+            string_to_sign=sts,
+            credential=cred,
+            reason=None if ok else "signature_mismatch",
+            signature_ok=ok,
+        )
+
+    def _finish_sigv4(self) -> Verification:
+        auth, cred, req = self.auth, self.cred, self.req
+        body_sha = (
+            self._raw_hash.hexdigest() if (self._raw_hash is not None and self.body_known) else None
+        )
+        line = payload_line_for(auth, body_sha)
+        v = Verification(verdict="unverified", auth=auth, credential=cred, body_sha256=body_sha)
+        self._body_facts(v)
+        if line is None:
+            v.reason = "body_unknown"
+            v.detail = {
+                "error": "the payload hash is SHA-256 of the body, and the body was not seen"
+            }
+            return v
+        v.payload_line = line
+        v.auth = replace(auth, payload=line)
+        creq, missing = build_canonical_request(req, auth, line, s3_rules=self.s3_rules)
+        v.canonical_request = creq
+        v.string_to_sign = c.string_to_sign(
+            auth.algorithm, auth.amz_date or "", scope_string(auth), creq
+        )
+        v.missing_headers = missing
+        if cred is None:
+            v.reason = "unknown_access_key"
+            return v
+        check = make_checker(auth, cred)
+        ok = check(v.string_to_sign, auth.signature)
+        if not ok:
+            for mode, unsigned_token in QUERY_VARIANTS:
+                if unsigned_token and (auth.location != "query" or not auth.session_token):
+                    continue
+                alt, _ = build_canonical_request(
+                    req, auth, line, query_mode=mode, s3_rules=self.s3_rules, token_unsigned=unsigned_token
+                )
+                if alt == creq:
+                    continue
+                alt_sts = c.string_to_sign(auth.algorithm, auth.amz_date or "", scope_string(auth), alt)
+                if check(alt_sts, auth.signature):
+                    ok = True
+                    v.variant = f"query:{mode}" + (":token-unsigned" if unsigned_token else "")
+                    v.canonical_request, v.string_to_sign = alt, alt_sts
+                    break
+        v.signature_ok = ok
+        self._decide(v, ok, line, body_sha)
+        return v
+
+    def _body_facts(self, v: Verification) -> None:
+        dec = self._decoder
+        if dec is not None and self.body_known:
+            v.decoded_length = dec.decoded_length
+            v.trailers = [t for t in dec.trailers if t[0] != "x-amz-trailer-signature"]
+            v.chunks = self._chunk_count
+            trailer_values = dict(dec.trailers)
+            for algo, ck in self._trailer_checksums.items():
+                expected = trailer_values.get(f"x-amz-checksum-{algo}")
+                v.checksums.append(
+                    {
+                        "algorithm": algo,
+                        "location": "trailer",
+                        "expected": expected,
+                        "actual": ck.b64(),
+                        "ok": expected is not None and expected == ck.b64(),
+                    }
+                )
+        if self.body_known and (dec is None or dec.done):
+            for algo, expected, ck in self._header_checksums:
+                v.checksums.append(
+                    {
+                        "algorithm": algo,
+                        "location": "header",
+                        "expected": expected,
+                        "actual": ck.b64(),
+                        "ok": expected == ck.b64(),
+                    }
+                )
+
+    def _decide(self, v: Verification, sig_ok: bool, line: str, body_sha: str | None) -> None:
+        auth, dec, chain = self.auth, self._decoder, self._chain
+        problems: list[tuple[str, dict[str, Any]]] = []
+        if v.missing_headers:
+            problems.append(("signed_header_missing", {"headers": v.missing_headers}))
+        if not sig_ok:
+            problems.append(("signature_mismatch", {}))
+        if _HEX64.match(line) and body_sha is not None and body_sha != line.lower():
+            problems.append(("payload_hash_mismatch", {"signed": line, "body": body_sha}))
+        if dec is not None and self.body_known:
+            if dec.error:
+                problems.append(
+                    (
+                        "aws_chunked_framing",
+                        {"error": dec.error, "after_decoded_bytes": dec.decoded_length},
+                    )
+                )
+            declared = self.req.header("x-amz-decoded-content-length")
+            if (
+                declared is not None
+                and declared.strip().isdigit()
+                and int(declared) != dec.decoded_length
+                and not dec.error
+            ):
+                problems.append(
+                    (
+                        "decoded_length_mismatch",
+                        {"declared": int(declared), "decoded": dec.decoded_length},
+                    )
+                )
+            if chain is not None:
+                v.chunks_verified = chain.verified
+                if chain.first_bad is not None:
+                    problems.append(
+                        (
+                            "chunk_signature_mismatch",
+                            {"chunk": chain.first_bad, "error": chain.bad_detail},
+                        )
+                    )
+                elif chain.trailer_ok is False:
+                    problems.append(
+                        (
+                            "chunk_signature_mismatch",
+                            {"chunk": "trailer", "error": "the trailer signature does not verify"},
+                        )
+                    )
+        if problems:
+            v.verdict = "invalid"
+            v.reason = problems[0][0]
+            v.detail = problems[0][1]
+            if len(problems) > 1:
+                v.detail = {**v.detail, "also": [p[0] for p in problems[1:]]}
+        elif not self.body_known and (auth.payload or "").startswith("STREAMING-"):
+            v.verdict = "valid"
+            v.detail = {"note": "seed signature verified; the streamed body was not seen"}
+        else:
+            v.verdict = "valid"
+
+
+def verify(
+    req: WireRequest,
+    keyring: Keyring,
+    *,
+    now: datetime | None = None,
+    s3_rules: bool | None = None,
+) -> Verification:
+    """Verify one request whose whole body is known (``req.body is None``: unknown body).
+
+    ``s3_rules`` forces S3's path rules (True) or the other services' (False); by default
+    the scope's service decides.
+    """
+    session = VerifySession(req, keyring, now=now, s3_rules=s3_rules)
+    if req.body is None:
+        session.body_unknown()
+    else:
+        session.feed(req.body)
+    return session.finish()
+
+
+__all__ = [
+    "SIGV4A_ALGORITHM",
+    "VerifySession",
+    "build_canonical_request",
+    "make_checker",
+    "payload_line_for",
+    "verify",
+]
