@@ -362,11 +362,18 @@ class VerifySession:
                 if unsigned_token and (auth.location != "query" or not auth.session_token):
                     continue
                 alt, _ = build_canonical_request(
-                    req, auth, line, query_mode=mode, s3_rules=self.s3_rules, token_unsigned=unsigned_token
+                    req,
+                    auth,
+                    line,
+                    query_mode=mode,
+                    s3_rules=self.s3_rules,
+                    token_unsigned=unsigned_token,
                 )
                 if alt == creq:
                     continue
-                alt_sts = c.string_to_sign(auth.algorithm, auth.amz_date or "", scope_string(auth), alt)
+                alt_sts = c.string_to_sign(
+                    auth.algorithm, auth.amz_date or "", scope_string(auth), alt
+                )
                 if check(alt_sts, auth.signature):
                     ok = True
                     v.variant = f"query:{mode}" + (":token-unsigned" if unsigned_token else "")

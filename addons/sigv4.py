@@ -1,0 +1,557 @@
+"""sigv4-inspector: the mitmproxy addon.
+
+    mitmdump -s addons/sigv4.py [--set sigv4_report=flows.jsonl]
+
+For every AWS-signed request (and every AWS endpoint reached unsigned) it re-verifies the
+signature with your own credentials, names what changed in transit, and writes the
+diagnosis onto the flow (comment, marker, metadata["sigv4"]), the terminal and a JSON
+report. It never modifies, blocks or delays traffic. All protocol logic lives in the pure
+``sigv4core`` package beside this file; this module is glue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from collections import Counter, deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # so the core imports from any cwd
+
+from mitmproxy import command, contentviews, ctx, exceptions, flow, http, types  # noqa: E402
+from mitmproxy.hooks import UpdateHook  # noqa: E402
+
+from sigv4core import credentials as creds_mod  # noqa: E402
+from sigv4core.authparse import parse_auth  # noqa: E402
+from sigv4core.endpoints import is_aws_host  # noqa: E402
+from sigv4core.model import Verification, WireRequest  # noqa: E402
+from sigv4core.pipeline import Inspection, inspect_request, parse_response  # noqa: E402
+from sigv4core.rules import ProxyChange, parse_amz_date  # noqa: E402
+from sigv4core.explain import explain_record  # noqa: E402
+
+log = logging.getLogger("sigv4")
+
+META_KEY = "sigv4"
+MAX_PENDING = 10000
+ERROR_BODY_LIMIT = 1 << 20
+
+
+def wire_request(
+    req: http.Request,
+    *,
+    headers: Sequence[tuple[str, str]] | None = None,
+    target: str | None = None,
+    method: str | None = None,
+) -> WireRequest:
+    """The core's view of a mitmproxy request (raw body; ``None`` when not stored)."""
+    hdrs = headers if headers is not None else _headers(req)
+    return WireRequest.build(
+        method or req.method,
+        target if target is not None else req.path,
+        hdrs,
+        req.raw_content,
+        authority=req.host_header or f"{req.host}:{req.port}",
+        scheme=req.scheme,
+    )
+
+
+def _headers(msg: http.Message) -> list[tuple[str, str]]:
+    return [
+        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+        for k, v in msg.headers.fields
+    ]
+
+
+class _Snapshot:
+    __slots__ = ("method", "target", "headers", "host", "seen_at")
+
+    def __init__(self, req: http.Request) -> None:
+        self.method = req.method
+        self.target = req.path
+        self.headers = _headers(req)
+        self.host = req.host_header or ""
+        self.seen_at = (
+            datetime.fromtimestamp(req.timestamp_start or 0, UTC)
+            if req.timestamp_start
+            else datetime.now(UTC)
+        )
+
+
+class SigV4Inspector:
+    def __init__(self) -> None:
+        self.store = creds_mod.CredentialStore()
+        self._snap: dict[str, _Snapshot] = {}
+        self._pending: dict[str, flow.Flow] = {}
+        self._recorded: set[str] = set()
+        self._recorded_order: deque[str] = deque()
+        self._report: Any = None
+        self._report_path = ""
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.codes: Counter[str] = Counter()
+        self._clock: dict[str, deque[tuple[datetime, float]]] = {}
+        self._loaded_key: tuple[Any, ...] | None = None
+
+    # -- options -----------------------------------------------------------------------
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "sigv4_report", str, "", "Append one JSON line per AWS flow to this file."
+        )
+        loader.add_option(
+            "sigv4_profiles",
+            Sequence[str],
+            [],
+            "Only use these AWS profiles' credentials (default: the default chain and every profile).",
+        )
+        loader.add_option(
+            "sigv4_credentials",
+            Sequence[str],
+            [],
+            "Extra credentials files (shared-credentials INI format) to verify with.",
+        )
+        loader.add_option(
+            "sigv4_learn",
+            bool,
+            True,
+            "Learn temporary credentials from STS, IMDS, container and SSO responses that pass through.",
+        )
+        loader.add_option(
+            "sigv4_quiet",
+            bool,
+            False,
+            "Do not print a line per AWS flow (the report is still written).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        known = {
+            "sigv4_report",
+            "sigv4_profiles",
+            "sigv4_credentials",
+            "sigv4_learn",
+            "sigv4_quiet",
+        }
+        for name in updated:
+            if name.startswith("sigv4_") and name not in known:
+                raise exceptions.OptionsError(
+                    f"unknown sigv4 option {name!r}; known: {', '.join(sorted(known))}"
+                )
+        opts = ctx.options
+        for path in opts.sigv4_credentials:
+            if not Path(path).expanduser().is_file():
+                raise exceptions.OptionsError(f"sigv4_credentials: no such file: {path}")
+        key = (tuple(opts.sigv4_profiles), tuple(opts.sigv4_credentials))
+        if key != self._loaded_key:
+            self._loaded_key = key
+            self._load_credentials(list(opts.sigv4_profiles) or None, list(opts.sigv4_credentials))
+        if "sigv4_report" in updated or self._report_path != opts.sigv4_report:
+            self._open_report(opts.sigv4_report)
+
+    def _load_credentials(self, profiles: list[str] | None, files: list[str]) -> None:
+        store = creds_mod.CredentialStore()
+        try:
+            found, warnings = creds_mod.load_user_credentials(profiles=profiles, extra_files=files)
+        except Exception as exc:  # never fail the proxy over credentials
+            found, warnings = [], [f"could not load credentials: {type(exc).__name__}"]
+        store.add_many(found)
+        for learned in self.store.learned_credentials():
+            store.add(learned)
+        self.store = store
+        for w in warnings:
+            log.warning("sigv4: %s", w)
+        srcs = sorted({c.source for c in found})
+        log.info(
+            "sigv4: %d access key(s) known from %s",
+            len(found),
+            ", ".join(srcs) or "nowhere (set AWS_PROFILE or sigv4_credentials)",
+        )
+
+    def _open_report(self, path: str) -> None:
+        if self._report is not None:
+            self._report.close()
+            self._report = None
+        self._report_path = path
+        if path:
+            p = Path(path).expanduser()
+            p.parent.mkdir(parents=True, exist_ok=True)
+            self._report = open(p, "a", encoding="utf-8")  # noqa: SIM115 - kept open, flushed per line
+
+    # -- hooks -------------------------------------------------------------------------
+    def requestheaders(self, f: http.HTTPFlow) -> None:
+        """Snapshot the request exactly as the client sent it, before any other addon or
+        option (modify_headers, anticomp, map_remote ...) changes it."""
+        try:
+            if len(self._snap) < MAX_PENDING:
+                self._snap[f.id] = _Snapshot(f.request)
+        except Exception as exc:
+            log.warning("sigv4: snapshot failed for %s: %s", f.id, type(exc).__name__)
+
+    def request(self, f: http.HTTPFlow) -> None:
+        if f.id not in self._snap and len(self._snap) < MAX_PENDING:
+            self._snap[f.id] = _Snapshot(f.request)  # replayed flows that skipped requestheaders
+        if len(self._pending) < MAX_PENDING:
+            self._pending[f.id] = f
+
+    def response(self, f: http.HTTPFlow) -> None:
+        if ctx.options.sigv4_learn and f.response is not None:
+            self._learn(f)
+        self._finalize(f)
+
+    def error(self, f: http.HTTPFlow) -> None:
+        self._finalize(f)
+
+    def done(self) -> None:
+        for fid, f in list(self._pending.items()):
+            if isinstance(f, http.HTTPFlow):
+                self._finalize(f)
+        self._log_summary()
+        if self._report is not None:
+            self._report.close()
+            self._report = None
+
+    # -- work --------------------------------------------------------------------------
+    def _learn(self, f: http.HTTPFlow) -> None:
+        try:
+            resp = f.response
+            assert resp is not None
+            body = resp.get_content(strict=False) if resp.raw_content is not None else b""
+            learned = creds_mod.learn_from_response(
+                f.request.pretty_host,
+                f.request.path,
+                f.request.raw_content,
+                resp.status_code,
+                _headers(resp),
+                body or b"",
+                datetime.now(UTC),
+            )
+            for c in learned:
+                self.store.add(c)
+                log.info(
+                    "sigv4: learned temporary key %s from %s (%s)",
+                    c.access_key_id,
+                    c.issued_by,
+                    c.source,
+                )
+        except Exception as exc:
+            log.warning("sigv4: could not learn credentials from %s: %s", f.id, type(exc).__name__)
+
+    def _is_candidate(self, req: WireRequest) -> bool:
+        return parse_auth(req).scheme != "none" or is_aws_host(req.host)
+
+    def _finalize(self, f: http.HTTPFlow) -> None:
+        self._pending.pop(f.id, None)
+        snap = self._snap.pop(f.id, None)
+        if f.id in self._recorded:
+            return
+        try:
+            insp = self._inspect(f, snap)
+        except Exception as exc:
+            log.warning("sigv4: internal error on flow %s: %s: %s", f.id, type(exc).__name__, exc)
+            insp = self._fallback(f, exc)
+        if insp is None:
+            return
+        self._remember(f.id)
+        self._annotate(f, insp)
+
+    def _remember(self, fid: str) -> None:
+        self._recorded.add(fid)
+        self._recorded_order.append(fid)
+        if len(self._recorded_order) > 50000:
+            self._recorded.discard(self._recorded_order.popleft())
+
+    def _inspect(self, f: http.HTTPFlow, snap: _Snapshot | None) -> Inspection | None:
+        sent = f.request
+        if snap is not None:
+            client_req = wire_request(
+                sent, headers=snap.headers, target=snap.target, method=snap.method
+            )
+        else:
+            client_req = wire_request(sent)
+        if not self._is_candidate(client_req):
+            return None
+        seen_at = (
+            snap.seen_at
+            if snap
+            else (
+                datetime.fromtimestamp(sent.timestamp_start, UTC)
+                if sent.timestamp_start
+                else datetime.now(UTC)
+            )
+        )
+        response = None
+        if f.response is not None:
+            body = None
+            if (
+                f.response.status_code >= 300
+                and f.response.raw_content is not None
+                and len(f.response.raw_content) <= ERROR_BODY_LIMIT
+            ):
+                body = f.response.get_content(strict=False)
+            response = parse_response(f.response.status_code, _headers(f.response), body)
+        v = None
+        changes = (
+            self._proxy_changes(client_req, sent, parse_auth(client_req).signed_headers)
+            if snap
+            else []
+        )
+        akid = parse_auth(client_req).access_key_id
+        cred = self.store.lookup(akid) if akid else None
+        issuer = (
+            cred.issued_by if cred is not None and cred.source.startswith("learned:sts") else None
+        )
+        insp = inspect_request(
+            client_req,
+            self.store,
+            flow_id=f.id,
+            url=sent.pretty_url if snap is None else self._client_url(sent, snap),
+            seen_at=seen_at,
+            now=seen_at,
+            response=response,
+            proxy_changes=changes,
+            token_issuer=issuer,
+            client_clock_ok=self._client_clock_ok(f, client_req, seen_at),
+            verification=v,
+        )
+        return insp
+
+    def _client_url(self, sent: http.Request, snap: _Snapshot) -> str:
+        return f"{sent.scheme}://{snap.host or sent.host_header}{snap.target}"
+
+    def _client_clock_ok(
+        self, f: http.HTTPFlow, req: WireRequest, seen_at: datetime
+    ) -> bool | None:
+        """Whether other recent requests of the same client carried a current x-amz-date."""
+        signed = parse_amz_date(req.header("x-amz-date"))
+        if signed is None:
+            return None
+        client = f"{f.client_conn.peername[0] if f.client_conn.peername else '?'}|{req.header('user-agent') or ''}"
+        skew = (signed - seen_at).total_seconds()
+        hist = self._clock.setdefault(client, deque(maxlen=20))
+        ok = any(abs(s) < 60 and (seen_at - t).total_seconds() < 600 for t, s in hist)
+        hist.append((seen_at, skew))
+        if len(self._clock) > 1000:
+            self._clock.pop(next(iter(self._clock)))
+        return ok
+
+    def _proxy_changes(
+        self, client: WireRequest, sent: http.Request, signed: Sequence[str]
+    ) -> list[ProxyChange]:
+        """What changed between the client's request and the one sent upstream, and which
+        mitmproxy option (or 'another addon') did it."""
+        opts = ctx.options
+        out: list[ProxyChange] = []
+        upstream = wire_request(sent)
+        signed_set = set(signed)
+        names = {k.lower() for k, _ in client.headers} | {k.lower() for k, _ in upstream.headers}
+        for name in sorted(names):
+            a, b = client.header(name), upstream.header(name)
+            if a == b or (a is not None and b is not None and a.strip() == b.strip()):
+                continue
+            if name == "host":
+                continue
+            out.append(
+                ProxyChange("header", name, a, b, self._cause(name, opts), name in signed_set)
+            )
+        if (client.header("host") or "") != (upstream.header("host") or "") and client.header(
+            "host"
+        ) is not None:
+            cause = (
+                "map_remote option"
+                if opts.map_remote
+                else (
+                    "reverse mode rewrites Host (set keep_host_header)"
+                    if str(opts.mode).find("reverse") >= 0 and not opts.keep_host_header
+                    else "another addon"
+                )
+            )
+            out.append(
+                ProxyChange(
+                    "host",
+                    "host",
+                    client.header("host"),
+                    upstream.header("host"),
+                    cause,
+                    "host" in signed_set,
+                )
+            )
+        if client.path != upstream.path:
+            out.append(
+                ProxyChange(
+                    "path",
+                    None,
+                    client.path,
+                    upstream.path,
+                    "map_remote option" if opts.map_remote else "another addon",
+                    True,
+                )
+            )
+        if client.raw_query != upstream.raw_query:
+            out.append(
+                ProxyChange(
+                    "query",
+                    None,
+                    client.raw_query,
+                    upstream.raw_query,
+                    "anticache option"
+                    if opts.anticache
+                    else ("map_remote option" if opts.map_remote else "another addon"),
+                    True,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _cause(name: str, opts: Any) -> str:
+        if name == "accept-encoding" and opts.anticomp:
+            return "anticomp option"
+        if name in ("if-none-match", "if-modified-since") and opts.anticache:
+            return "anticache option"
+        if name == "authorization" and opts.upstream_auth:
+            return "upstream_auth option"
+        if name == "proxy-authorization" and opts.upstream_auth:
+            return "upstream_auth option"
+        if opts.modify_headers and any(name in str(spec).lower() for spec in opts.modify_headers):
+            return "modify_headers option"
+        if name == "cookie" and opts.stickycookie:
+            return "stickycookie option"
+        if name == "authorization" and opts.stickyauth:
+            return "stickyauth option"
+        return "another addon"
+
+    def _fallback(self, f: http.HTTPFlow, exc: Exception) -> Inspection | None:
+        try:
+            req = wire_request(f.request)
+            if not self._is_candidate(req):
+                return None
+            from sigv4core.model import Finding
+            from sigv4core.report import build_record
+
+            v = Verification(verdict="unverified", auth=parse_auth(req), reason="internal_error")
+            finding = Finding(
+                "INTERNAL",
+                "info",
+                f"The inspector failed on this flow ({type(exc).__name__}); traffic was not affected.",
+            )
+            rec = build_record(
+                flow_id=f.id,
+                seen_at=datetime.now(UTC),
+                method=req.method,
+                url=f.request.pretty_url,
+                v=v,
+                findings=[finding],
+                response=None,
+            )
+            return Inspection(v, [finding], rec, "sigv4: unverified (inspector error)", "")
+        except Exception:
+            return None
+
+    def _annotate(self, f: http.HTTPFlow, insp: Inspection) -> None:
+        f.metadata[META_KEY] = insp.record
+        f.comment = insp.comment
+        f.marked = insp.marker
+        with self._lock:
+            self.counts[insp.verification.verdict] += 1
+            for fd in insp.findings:
+                self.codes[fd.code] += 1
+            if self._report is not None:
+                self._report.write(
+                    json.dumps(insp.record, ensure_ascii=False, sort_keys=False) + "\n"
+                )
+                self._report.flush()
+        if not ctx.options.sigv4_quiet:
+            self._log_line(f, insp)
+
+    def _log_line(self, f: http.HTTPFlow, insp: Inspection) -> None:
+        rec = insp.record
+        codes = ",".join(d["code"] for d in rec["findings"] if d["severity"] != "info")
+        line = f"[sigv4] {rec['verdict'].upper():10} {rec['method']} {rec['url'][:120]}"
+        if codes:
+            line += f"  {codes}"
+        level = logging.WARNING if insp.marker == ":x:" else logging.INFO
+        log.log(level, "%s\n         %s", line, insp.comment) if insp.marker else log.log(
+            level, "%s", line
+        )
+
+    def summary_text(self) -> str:
+        total = sum(self.counts.values())
+        lines = [
+            f"sigv4 summary: {total} AWS flow(s): "
+            + ", ".join(f"{k} {n}" for k, n in sorted(self.counts.items()))
+        ]
+        for code, n in self.codes.most_common():
+            lines.append(f"  {code:32} {n}")
+        return "\n".join(lines)
+
+    def _log_summary(self) -> None:
+        if sum(self.counts.values()):
+            log.info("%s", self.summary_text())
+
+    # -- commands ----------------------------------------------------------------------
+    @command.command("sigv4.summary")
+    def summary(self) -> None:
+        "Print the counts of verdicts and finding codes so far."
+        log.info("%s", self.summary_text())
+
+    @command.command("sigv4.explain")
+    def explain(self, flows: Sequence[flow.Flow]) -> None:
+        "Print the full SigV4 breakdown (auth, canonical request, string to sign, findings) of flows."
+        for fl in flows:
+            rec = fl.metadata.get(META_KEY)
+            log.info("%s", explain_record(rec) if rec else f"{fl.id}: no AWS signature record")
+
+    @command.command("sigv4.export")
+    def export(self, flows: Sequence[flow.Flow], path: types.Path) -> None:
+        "Write the SigV4 records of flows to a file as JSON lines."
+        n = 0
+        with open(os.path.expanduser(path), "w", encoding="utf-8") as fh:
+            for fl in flows:
+                rec = fl.metadata.get(META_KEY)
+                if rec:
+                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    n += 1
+        log.info("sigv4: wrote %d record(s) to %s", n, path)
+
+    @command.command("sigv4.reverify")
+    def reverify(self, flows: Sequence[flow.Flow]) -> None:
+        "Verify flows again (e.g. after loading more credentials)."
+        updated = []
+        for fl in flows:
+            if isinstance(fl, http.HTTPFlow):
+                self._recorded.discard(fl.id)
+                self._finalize(fl)
+                updated.append(fl)
+        ctx.master.addons.trigger(UpdateHook(updated))
+
+
+class AwsSignatureView(contentviews.Contentview):
+    """Content view "AWS Signature": the parsed auth, canonical request, string to sign
+    and findings of the request."""
+
+    name = "AWS Signature"  # type: ignore[assignment]
+
+    def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
+        fl = metadata.flow
+        rec = fl.metadata.get(META_KEY) if fl is not None else None
+        if not rec:
+            raise ValueError("not an AWS-signed request")
+        return explain_record(rec)
+
+    def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
+        fl = metadata.flow
+        if (
+            fl is not None
+            and META_KEY in fl.metadata
+            and isinstance(fl, http.HTTPFlow)
+            and metadata.http_message is fl.request
+        ):
+            return 2.0
+        return -1
+
+
+contentviews.add(AwsSignatureView)
+addons = [SigV4Inspector()]

@@ -1,0 +1,91 @@
+"""The one-call pipeline used by the addon and scripts: request -> verification ->
+findings -> record. Pure: everything it needs is passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sigv4core import rules
+from sigv4core.model import Finding, Keyring, Verification, WireRequest
+from sigv4core.report import build_record, comment_for, marker_for
+from sigv4core.verify import verify
+
+
+@dataclass
+class Inspection:
+    verification: Verification
+    findings: list[Finding]
+    record: dict[str, Any]
+    comment: str
+    marker: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_response(
+    status: int, headers: Sequence[tuple[str, str]], body: bytes | None
+) -> rules.Response:
+    """Wrap a response for the rules, parsing an AWS error body when there is one."""
+    server_error = None
+    if status >= 300:
+        try:
+            from sigv4core.servererror import parse_error_response
+
+            server_error = parse_error_response(status, headers, body)
+        except Exception:
+            server_error = None
+    return rules.Response(status=status, headers=list(headers), server_error=server_error)
+
+
+def response_summary(resp: rules.Response | None) -> dict[str, Any] | None:
+    if resp is None:
+        return None
+    se = resp.server_error
+    return {
+        "status": resp.status,
+        "aws_error_code": getattr(se, "code", None) if se else None,
+        "aws_error_message": (getattr(se, "message", None) or None) if se else None,
+    }
+
+
+def inspect_request(
+    req: WireRequest,
+    keyring: Keyring,
+    *,
+    flow_id: str,
+    url: str,
+    seen_at: datetime,
+    now: datetime,
+    response: rules.Response | None = None,
+    proxy_changes: Sequence[rules.ProxyChange] = (),
+    token_issuer: str | None = None,
+    client_clock_ok: bool | None = None,
+    verification: Verification | None = None,
+) -> Inspection:
+    """Verify (unless a verification is given, e.g. from the streaming path), diagnose and
+    build the record of one request."""
+    v = verification if verification is not None else verify(req, keyring, now=now)
+    ctx = rules.Context(
+        req=req,
+        v=v,
+        now=now,
+        response=response,
+        proxy_changes=list(proxy_changes),
+        token_issuer=token_issuer,
+        client_clock_ok=client_clock_ok,
+    )
+    findings = rules.diagnose(ctx)
+    record = build_record(
+        flow_id=flow_id,
+        seen_at=seen_at,
+        method=req.method,
+        url=url,
+        v=v,
+        findings=findings,
+        response=response_summary(response),
+    )
+    return Inspection(
+        v, findings, record, comment_for(v, findings), marker_for(findings, v.verdict)
+    )

@@ -1,0 +1,104 @@
+"""The report contract of report.md: the JSON record of one flow, its one-line comment,
+its marker, and redaction of URLs so no signature or token is ever written out."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sigv4core.model import Finding, Verification, fingerprint
+from sigv4core.tokens import redact_token
+
+SECRET_QUERY_KEYS = (
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "Signature",
+    "SecurityToken",
+    "x-amz-security-token",
+)
+_QKEY = re.compile(
+    r"(?P<pre>[?&](?:" + "|".join(re.escape(k) for k in SECRET_QUERY_KEYS) + r")=)(?P<val>[^&#]*)",
+    re.IGNORECASE,
+)
+
+
+def redact_url(url: str) -> str:
+    """Replace signature and token values in a URL's query by short fingerprints."""
+    return _QKEY.sub(lambda m: m.group("pre") + fingerprint(m.group("val")), url)
+
+
+def redact_text(text: str, secrets: list[str]) -> str:
+    """Remove known secret strings from free text (defence in depth for messages)."""
+    for s in secrets:
+        if s and len(s) >= 8:
+            text = text.replace(s, "[redacted]")
+    return text
+
+
+def marker_for(findings: list[Finding], verdict: str) -> str:
+    """``:x:`` when any error, ``:warning:`` when only warnings, else unmarked."""
+    sev = {f.severity for f in findings}
+    if "error" in sev or verdict == "invalid":
+        return ":x:"
+    if "warning" in sev:
+        return ":warning:"
+    return ""
+
+
+_SCHEME_NAME = {"sigv4": "SigV4", "sigv4a": "SigV4a", "sigv2": "SigV2", "none": "Unsigned"}
+
+
+def comment_for(v: Verification, findings: list[Finding]) -> str:
+    """One line a person understands: scheme, verdict, the first problem and its fix."""
+    head = f"{_SCHEME_NAME.get(v.auth.scheme, v.auth.scheme)} {v.verdict}"
+    main = next((f for f in findings if f.severity == "error"), None) or next(
+        (f for f in findings if f.severity == "warning"), None
+    )
+    if main is None:
+        return head
+    text = f"{head}: {main.code}: {main.message}"
+    if main.fix:
+        text += f" -> {main.fix}"
+    more = sum(1 for f in findings if f is not main and f.severity != "info")
+    if more:
+        text += f" (+{more} more)"
+    return text
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO 8601 UTC with a Z suffix (naive datetimes are taken as UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_record(
+    *,
+    flow_id: str,
+    seen_at: datetime,
+    method: str,
+    url: str,
+    v: Verification,
+    findings: list[Finding],
+    response: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The JSON record of report.md (field names and order as documented)."""
+    auth = v.auth.as_dict()
+    if v.auth.session_token:
+        auth["session_token"] = redact_token(v.auth.session_token)
+    if v.variant:
+        auth["matched_variant"] = v.variant
+    return {
+        "flow_id": flow_id,
+        "time": iso_utc(seen_at),
+        "method": method,
+        "url": redact_url(url),
+        "auth": auth,
+        "verdict": v.verdict,
+        "credential_source": v.credential_source,
+        "canonical_request": v.canonical_request,
+        "string_to_sign": v.string_to_sign,
+        "findings": [f.as_dict() for f in findings],
+        "response": response,
+    }

@@ -1,0 +1,161 @@
+"""Start a real mitmdump with the sigv4 addon for end-to-end tests: free port, throwaway
+confdir (its generated CA is what clients trust), report file, clean AWS environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MITMDUMP = str(Path(sys.executable).parent / "mitmdump")
+
+
+def clean_aws_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment minus anything AWS-related from this machine, plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "BOTO_"))
+        and k
+        not in (
+            "REQUESTS_CA_BUNDLE",
+            "SSL_CERT_FILE",
+            "CURL_CA_BUNDLE",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "https_proxy",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+        )
+    }
+    env["HOME"] = str(home)
+    env["AWS_CONFIG_FILE"] = str(home / "aws-config")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(home / "aws-credentials")
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Proxy:
+    proc: subprocess.Popen[bytes]
+    port: int
+    confdir: Path
+    report: Path
+    log_path: Path
+    flows_path: Path | None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> str:
+        return str(self.confdir / "mitmproxy-ca-cert.pem")
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.report.exists():
+            return []
+        return [json.loads(line) for line in self.report.read_text().splitlines() if line.strip()]
+
+    def wait_records(self, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+        end = time.time() + timeout
+        while time.time() < end:
+            recs = self.records()
+            if len(recs) >= n:
+                return recs
+            time.sleep(0.05)
+        return self.records()
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.output()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_mitmdump(
+    tmp: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    save: bool = True,
+    ready_timeout: float = 30,
+) -> Proxy:
+    """mitmdump -s addons/sigv4.py on 127.0.0.1:<free port>."""
+    confdir = tmp / "mitm-conf"
+    confdir.mkdir(exist_ok=True)
+    report = tmp / "report.jsonl"
+    flows = tmp / "flows.mitm" if save else None
+    log_path = tmp / f"mitmdump-{int(time.time() * 1000)}.log"
+    cmd = [
+        MITMDUMP,
+        "--listen-host",
+        "127.0.0.1",
+        "--listen-port",
+        "0",
+        "--set",
+        f"confdir={confdir}",
+        "-s",
+        str(ROOT / "addons" / "sigv4.py"),
+        "--set",
+        f"sigv4_report={report}",
+        "--set",
+        "ssl_insecure=true",
+    ]
+    if flows is not None:
+        cmd += ["-w", str(flows)]
+    cmd += list(args)
+    env = env or clean_aws_env(tmp)
+    fh = open(log_path, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=str(tmp))
+    end = time.time() + ready_timeout
+    port = 0
+    while time.time() < end:
+        text = log_path.read_text(errors="replace")
+        m = re.search(r"listening at (?:http://)?(?:\*|[\d.]+|\[[^\]]*\]):(\d+)", text)
+        if m:
+            port = int(m.group(1))
+            break
+        if proc.poll() is not None:
+            raise RuntimeError(f"mitmdump exited early:\n{text}")
+        time.sleep(0.05)
+    if not port:
+        proc.kill()
+        raise RuntimeError(f"mitmdump did not start:\n{log_path.read_text(errors='replace')}")
+    return Proxy(proc, port, confdir, report, log_path, flows, env)
+
+
+def replay_offline(tmp: Path, flows: Path, report: Path, env: dict[str, str], *args: str) -> str:
+    """mitmdump -nr FLOWS -s addons/sigv4.py: the same addon over saved flows, no network."""
+    cmd = [
+        MITMDUMP,
+        "-n",
+        "-r",
+        str(flows),
+        "--set",
+        f"confdir={tmp / 'mitm-conf'}",
+        "-s",
+        str(ROOT / "addons" / "sigv4.py"),
+        "--set",
+        f"sigv4_report={report}",
+        *args,
+    ]
+    out = subprocess.run(cmd, env=env, cwd=str(tmp), capture_output=True, timeout=120)
+    return (out.stdout + out.stderr).decode(errors="replace")
