@@ -26,14 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # so the core imports 
 
 from mitmproxy import command, contentviews, ctx, exceptions, flow, http, types  # noqa: E402
 from mitmproxy.hooks import UpdateHook  # noqa: E402
-
 from sigv4core import credentials as creds_mod  # noqa: E402
 from sigv4core.authparse import parse_auth  # noqa: E402
 from sigv4core.endpoints import is_aws_host  # noqa: E402
+from sigv4core.explain import explain_record  # noqa: E402
 from sigv4core.model import Verification, WireRequest  # noqa: E402
 from sigv4core.pipeline import Inspection, inspect_request, parse_response  # noqa: E402
 from sigv4core.rules import ProxyChange, parse_amz_date  # noqa: E402
-from sigv4core.explain import explain_record  # noqa: E402
 
 log = logging.getLogger("sigv4")
 
@@ -206,7 +205,7 @@ class SigV4Inspector:
         self._finalize(f)
 
     def done(self) -> None:
-        for fid, f in list(self._pending.items()):
+        for _fid, f in list(self._pending.items()):
             if isinstance(f, http.HTTPFlow):
                 self._finalize(f)
         self._log_summary()

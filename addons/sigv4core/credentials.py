@@ -228,7 +228,7 @@ def load_user_credentials(
             if not (include_chain and name == default_name):
                 warnings.append(
                     f"profile {name!r} skipped: it uses {reason} (network or a process); "
-                    f"name it in the profiles option to resolve it"
+                    f"list it explicitly to resolve it"
                 )
             continue
         if reason is None and "aws_access_key_id" not in config:

@@ -107,8 +107,8 @@ def host_info(host: str) -> HostInfo:
     if not h.endswith(AWS_SUFFIXES):
         return HostInfo(None, None, False)
     if h in GLOBAL_ENDPOINTS:
-        svc, region = GLOBAL_ENDPOINTS[h]
-        return HostInfo(svc, region, True)
+        svc, fixed_region = GLOBAL_ENDPOINTS[h]
+        return HostInfo(svc, fixed_region, True)
     if h.endswith(".mrap.accesspoint.s3-global.amazonaws.com") or ".accesspoint.s3-global." in h:
         return HostInfo("s3", None, True, mrap=True, note="Multi-Region Access Point")
     labels = h.split(".")
@@ -131,10 +131,10 @@ def host_info(host: str) -> HostInfo:
             return HostInfo(service, region, True)
     # <id>.execute-api.<region>.amazonaws.com, search-x.<region>.es.amazonaws.com,
     # <id>.<region>.aoss.amazonaws.com
-    if len(core) >= 3 and core[-2] == "execute-api" or "execute-api" in core:
+    if "execute-api" in core:
         i = core.index("execute-api")
-        region = core[i + 1] if i + 1 < len(core) and looks_like_region(core[i + 1]) else None
-        return HostInfo("execute-api", region, True)
+        api_region = core[i + 1] if i + 1 < len(core) and looks_like_region(core[i + 1]) else None
+        return HostInfo("execute-api", api_region, True)
     if core and core[-1] in ("es", "aoss") and len(core) >= 2 and looks_like_region(core[-2]):
         return HostInfo(core[-1], core[-2], True)
     # <prefix>[-fips].<region>.amazonaws.com, <prefix>.dualstack.<region>...

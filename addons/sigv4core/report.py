@@ -85,8 +85,15 @@ def build_record(
 ) -> dict[str, Any]:
     """The JSON record of report.md (field names and order as documented)."""
     auth = v.auth.as_dict()
+    creq = v.canonical_request
     if v.auth.session_token:
-        auth["session_token"] = redact_token(v.auth.session_token)
+        token = v.auth.session_token
+        auth["session_token"] = redact_token(token)
+        if creq:
+            from sigv4core.canonical import uri_encode
+
+            shown = f"[token {redact_token(token)}]"
+            creq = creq.replace(uri_encode(token), shown).replace(token, shown)
     if v.variant:
         auth["matched_variant"] = v.variant
     return {
@@ -97,7 +104,7 @@ def build_record(
         "auth": auth,
         "verdict": v.verdict,
         "credential_source": v.credential_source,
-        "canonical_request": v.canonical_request,
+        "canonical_request": creq,
         "string_to_sign": v.string_to_sign,
         "findings": [f.as_dict() for f in findings],
         "response": response,

@@ -155,22 +155,40 @@ def signed_header_missing(ctx: Context) -> Iterable[Finding]:
     missing = ctx.v.missing_headers
     if not missing or ctx.v.verdict == "valid":
         return
+    values = ctx.v.detail.get("values", {})
     for name in missing:
+        value = values.get(name)
+        header = "-".join(p.capitalize() for p in name.split("-"))
         if ctx.auth.location == "query":
-            msg = f"The presigned URL signed the header '{name}' but the {ctx.req.method} request sent none."
-            fix = (
-                f"Send the header '{name}' with exactly the value used when the URL was generated"
-                + (
-                    " (e.g. requests.put(url, data=f, headers={'Content-Type': <the ContentType passed to generate_presigned_url>}))"
-                    if name == "content-type"
-                    else ""
+            shown = f"{name}: {value}" if value else name
+            msg = f"The presigned URL signed {shown} but the {ctx.req.method} request sent none."
+            if value:
+                fix = (
+                    f"Send the header {header}: {value} with the request "
+                    f"(requests.put(url, data=f, headers={{'{header}': '{value}'}}))."
                 )
-                + ", or generate the URL without it."
-            )
+            else:
+                fix = (
+                    f"Send the header {header} with exactly the value used when the URL was generated"
+                    + (
+                        " (the ContentType passed to generate_presigned_url)"
+                        if name == "content-type"
+                        else ""
+                    )
+                    + ", or generate the URL without it."
+                )
         else:
             msg = f"SignedHeaders lists '{name}', but the request carries no such header."
             fix = f"Find what removed '{name}' after signing (a proxy, the HTTP library) or stop signing it."
-        yield _f("SIGNED_HEADER_MISSING", "error", msg, fix, header=name, where="as-received")
+        yield _f(
+            "SIGNED_HEADER_MISSING",
+            "error",
+            msg,
+            fix,
+            header=name,
+            value=value,
+            where="as-received",
+        )
 
 
 @rule
@@ -775,11 +793,10 @@ def _is_auth_error(se: Any) -> bool:
     msg = (getattr(se, "message", None) or "").lower()
     if code in AUTH_ERROR_CODES:
         return True
-    if code == "AccessDenied" and (
-        "expired" in msg or "not signed" in msg or getattr(se, "headers_not_signed", None)
-    ):
-        return True
-    return False
+    return bool(
+        code == "AccessDenied"
+        and ("expired" in msg or "not signed" in msg or getattr(se, "headers_not_signed", None))
+    )
 
 
 @rule

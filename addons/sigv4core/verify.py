@@ -118,6 +118,15 @@ def payload_line_for(auth: ParsedAuth, body_sha256: str | None) -> str | None:
     return body_sha256
 
 
+def _sigv2_header_hints(req: WireRequest) -> list[tuple[str, str]]:
+    out = []
+    for k, val in c.split_query(req.raw_query):
+        name = c.percent_decode(k).decode("utf-8", "replace").lower()
+        if name in ("content-type", "content-md5") and req.header(name) is None and val is not None:
+            out.append((name.title(), c.percent_decode(val).decode("utf-8", "replace")))
+    return out
+
+
 class _ChunkChain:
     """Verifies the chain of aws-chunked chunk signatures (and the trailer signature)."""
 
@@ -266,14 +275,13 @@ class VerifySession:
                 if self._chain is not None and self._chunk_hash is not None:
                     self._chain.chunk(ev[1], self._chunk_sig, self._chunk_hash.hexdigest())
                 self._chunk_hash = None
-            elif kind == "end":
-                if (
-                    self._chain is not None
-                    and self.auth.payload
-                    and self.auth.payload.endswith("-TRAILER")
-                ):
-                    assert self._decoder is not None
-                    self._chain.trailer(self._decoder.trailers)
+            elif kind == "end" and (
+                self._chain is not None
+                and self.auth.payload
+                and self.auth.payload.endswith("-TRAILER")
+            ):
+                assert self._decoder is not None
+                self._chain.trailer(self._decoder.trailers)
 
     def _on_end(self) -> None:
         if self._chain is not None and (self.auth.payload or "").endswith("-TRAILER"):
@@ -321,6 +329,30 @@ class VerifySession:
         if cred is None:
             return Verification(verdict="unverified", auth=auth, reason="unknown_access_key")
         ok, sts = verify_sigv2(self.req, auth, cred.secret_access_key)
+        if not ok and auth.location == "query":
+            # S3 SigV2 presigned URLs name the Content-Type/Content-MD5 they signed in the
+            # query; a request sent without that header cannot match.
+            hinted = _sigv2_header_hints(self.req)
+            if hinted:
+                fixed = WireRequest.build(
+                    self.req.method,
+                    self.req.target,
+                    [*self.req.headers, *hinted],
+                    self.req.body,
+                    self.req.authority,
+                )
+                ok2, sts2 = verify_sigv2(fixed, auth, cred.secret_access_key)
+                if ok2:
+                    return Verification(
+                        verdict="invalid",
+                        auth=auth,
+                        string_to_sign=sts2,
+                        credential=cred,
+                        reason="signed_header_missing",
+                        missing_headers=[k.lower() for k, _ in hinted],
+                        detail={"values": {k.lower(): val for k, val in hinted}},
+                        signature_ok=False,
+                    )
         return Verification(
             verdict="valid" if ok else "invalid",
             auth=auth,

@@ -1,0 +1,200 @@
+"""Diagnosis rules on requests signed by real boto3 clients: each code fires on the case
+it exists for and stays quiet on the healthy baseline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from signing import AKID, SECRET, capture, presigned
+
+from sigv4core.model import Credential, DictKeyring, WireRequest
+from sigv4core.pipeline import inspect_request
+from sigv4core.rules import parse_amz_date
+
+KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
+
+
+def run(req: WireRequest, now: datetime | None = None, **kw):  # type: ignore[no-untyped-def]
+    signed_at = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
+    now = now or signed_at
+    return inspect_request(
+        req,
+        kw.pop("keyring", KEYRING),
+        flow_id="t",
+        url="https://" + req.host + req.target,
+        seen_at=now,
+        now=now,
+        **kw,
+    )
+
+
+def codes(insp) -> set[str]:  # type: ignore[no-untyped-def]
+    return {f.code for f in insp.findings}
+
+
+def test_healthy_baseline_has_no_errors() -> None:
+    for req in (
+        capture("s3", lambda c: c.get_object(Bucket="bucket", Key="a b+c")),
+        capture("dynamodb", lambda c: c.list_tables()),
+        capture("sts", lambda c: c.get_caller_identity()),
+    ):
+        insp = run(req)
+        assert insp.verification.verdict == "valid"
+        assert not [f for f in insp.findings if f.severity != "info"], insp.findings
+        assert insp.marker == ""
+        assert insp.record["credential_source"] == "profile:test"
+
+
+@pytest.mark.parametrize("sigver", ["s3v4", None])
+def test_presigned_put_without_its_content_type(sigver: str | None) -> None:
+    import botocore.config
+
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+        config=botocore.config.Config(signature_version=sigver),
+    )
+    url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": "b", "Key": "k.csv", "ContentType": "text/csv"}
+    )
+    insp = run(presigned(url, "PUT"))
+    assert insp.verification.verdict == "invalid"
+    f = next(f for f in insp.findings if f.code == "SIGNED_HEADER_MISSING")
+    assert "content-type" in f.message and "Content-Type" in f.fix
+    assert insp.marker == ":x:" and "invalid: SIGNED_HEADER_MISSING" in insp.comment
+    if sigver is None:  # boto3's default presign here is SigV2, whose URL names the value
+        assert "Content-Type: text/csv" in f.fix
+    # the same URL with the header verifies
+    ok = run(presigned(url, "PUT", [("Content-Type", "text/csv")]))
+    assert ok.verification.verdict == "valid"
+    assert "Signature=sha256:" in ok.record["url"]
+
+
+def test_hop_by_hop_signed_transfer_encoding() -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    r = AWSRequest(
+        "PUT",
+        "https://bucket.s3.amazonaws.com/k",
+        data=b"x",
+        headers={"Transfer-Encoding": "chunked", "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"},
+    )
+    import botocore.auth
+
+    auth = SigV4Auth(Credentials(AKID, SECRET), "s3", "us-east-1")
+    saved = list(botocore.auth.SIGNED_HEADERS_BLACKLIST)
+    botocore.auth.SIGNED_HEADERS_BLACKLIST[:] = [h for h in saved if h != "transfer-encoding"]
+    try:  # what botocore 1.36.0-1.36.5 did: sign transfer-encoding
+        auth.add_auth(r)
+    finally:
+        botocore.auth.SIGNED_HEADERS_BLACKLIST[:] = saved
+    p = r.prepare()
+    from signing import to_wire
+
+    insp = run(to_wire(p.method, p.url, p.headers, p.body))
+    assert "transfer-encoding" in insp.verification.auth.signed_headers
+    f = next(f for f in insp.findings if f.code == "HOP_BY_HOP_SIGNED")
+    assert "1.36.7" in f.fix and f.severity == "warning"
+
+
+def test_temporary_key_without_token() -> None:
+    req = capture("sts", lambda c: c.get_caller_identity(), key="ASIAIOSFODNN7EXAMPLE")
+    kr = DictKeyring([Credential("ASIAIOSFODNN7EXAMPLE", SECRET, source="env")])
+    insp = run(req, keyring=kr)
+    assert "SECURITY_TOKEN_MISSING" in codes(insp)
+
+
+def test_sigv2_from_botocore_s3_signature_version() -> None:
+    req = capture("s3", lambda c: c.list_objects(Bucket="bucket"), signature_version="s3")
+    insp = run(req, now=datetime.now(UTC))
+    assert insp.verification.auth.scheme == "sigv2"
+    assert insp.verification.verdict == "valid"
+    f = next(f for f in insp.findings if f.code == "SIGV2_DEPRECATED")
+    assert "s3v4" in f.fix
+
+
+def test_clock_skew_and_scope_region() -> None:
+    req = capture(
+        "dynamodb",
+        lambda c: c.list_tables(),
+        region="eu-west-1",
+        endpoint_url="https://dynamodb.us-east-1.amazonaws.com",
+    )
+    signed_at = parse_amz_date(req.header("x-amz-date"))
+    assert signed_at is not None
+    insp = run(req, now=signed_at + timedelta(minutes=20))
+    c = codes(insp)
+    assert {"CLOCK_SKEW", "SCOPE_REGION_MISMATCH"} <= c
+    skew = next(f for f in insp.findings if f.code == "CLOCK_SKEW")
+    assert skew.severity == "error" and skew.evidence["skew_seconds"] == -1200
+    assert "us-east-1" in next(f for f in insp.findings if f.code == "SCOPE_REGION_MISMATCH").fix
+
+
+def test_presign_windows() -> None:
+    import botocore.config
+
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+        config=botocore.config.Config(signature_version="s3v4"),
+    )
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
+    req = presigned(url)
+    start = datetime.now(UTC)
+    assert "PRESIGN_EXPIRED" in codes(run(req, now=start + timedelta(hours=2)))
+    long = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=700000
+    )
+    assert "PRESIGN_EXPIRES_TOO_LONG" in codes(run(presigned(long)))
+
+
+def test_tampered_header_and_unknown_key() -> None:
+    req = capture("dynamodb", lambda c: c.list_tables())
+    bad = WireRequest.build(
+        req.method,
+        req.target,
+        [(k, v + "x" if k.lower() == "x-amz-target" else v) for k, v in req.headers],
+        req.body,
+        authority=req.authority,
+    )
+    insp = run(bad)
+    assert insp.verification.verdict == "invalid" and "SIGNATURE_MISMATCH" in codes(insp)
+    other = run(req, keyring=DictKeyring())
+    assert other.verification.verdict == "unverified" and "UNKNOWN_ACCESS_KEY" in codes(other)
+    assert other.marker == ":warning:"
+
+
+@pytest.mark.parametrize(
+    "token,expect", [("FQoGZXIvYXdz" + "A" * 340, True), ("IQoJb3JpZ2luX2Vj" + "B" * 800, False)]
+)
+def test_sigv4a_with_global_token(token: str, expect: bool) -> None:
+    req = capture(
+        "s3",
+        lambda c: c.get_object(
+            Bucket="arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap", Key="k"
+        ),
+        token=token,
+    )
+    insp = run(req)
+    assert insp.verification.auth.scheme == "sigv4a"
+    assert insp.verification.verdict == "valid", insp.verification.reason
+    assert ("STS_GLOBAL_TOKEN_SIGV4A" in codes(insp)) is expect
+    for line in [insp.comment, str(insp.record)]:
+        assert token not in line
+
+
+def test_mrap_with_sigv4() -> None:
+    req = capture(
+        "s3",
+        lambda c: c.get_object(Bucket="b", Key="k"),
+        endpoint_url="https://mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com",
+    )
+    assert "MRAP_REQUIRES_SIGV4A" in codes(run(req))
