@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # so the core imports 
 
 from mitmproxy import command, contentviews, ctx, exceptions, flow, http, types  # noqa: E402
 from mitmproxy.hooks import UpdateHook  # noqa: E402
+
 from sigv4core import credentials as creds_mod  # noqa: E402
 from sigv4core.authparse import parse_auth  # noqa: E402
 from sigv4core.endpoints import is_aws_host  # noqa: E402
@@ -58,6 +59,14 @@ def wire_request(
         authority=req.host_header or f"{req.host}:{req.port}",
         scheme=req.scheme,
     )
+
+
+def _opt(name: str) -> Any:
+    """An option's value, or None when that option is not registered (tests, old versions)."""
+    try:
+        return getattr(ctx.options, name)
+    except (AttributeError, KeyError):
+        return None
 
 
 def _headers(msg: http.Message) -> list[tuple[str, str]]:
@@ -361,10 +370,10 @@ class SigV4Inspector:
         ) is not None:
             cause = (
                 "map_remote option"
-                if opts.map_remote
+                if _opt("map_remote")
                 else (
                     "reverse mode rewrites Host (set keep_host_header)"
-                    if str(opts.mode).find("reverse") >= 0 and not opts.keep_host_header
+                    if str(_opt("mode")).find("reverse") >= 0 and not _opt("keep_host_header")
                     else "another addon"
                 )
             )
@@ -385,7 +394,7 @@ class SigV4Inspector:
                     None,
                     client.path,
                     upstream.path,
-                    "map_remote option" if opts.map_remote else "another addon",
+                    "map_remote option" if _opt("map_remote") else "another addon",
                     True,
                 )
             )
@@ -397,8 +406,8 @@ class SigV4Inspector:
                     client.raw_query,
                     upstream.raw_query,
                     "anticache option"
-                    if opts.anticache
-                    else ("map_remote option" if opts.map_remote else "another addon"),
+                    if _opt("anticache")
+                    else ("map_remote option" if _opt("map_remote") else "another addon"),
                     True,
                 )
             )
@@ -406,19 +415,21 @@ class SigV4Inspector:
 
     @staticmethod
     def _cause(name: str, opts: Any) -> str:
-        if name == "accept-encoding" and opts.anticomp:
+        if name == "accept-encoding" and _opt("anticomp"):
             return "anticomp option"
-        if name in ("if-none-match", "if-modified-since") and opts.anticache:
+        if name in ("if-none-match", "if-modified-since") and _opt("anticache"):
             return "anticache option"
-        if name == "authorization" and opts.upstream_auth:
+        if name == "authorization" and _opt("upstream_auth"):
             return "upstream_auth option"
-        if name == "proxy-authorization" and opts.upstream_auth:
+        if name == "proxy-authorization" and _opt("upstream_auth"):
             return "upstream_auth option"
-        if opts.modify_headers and any(name in str(spec).lower() for spec in opts.modify_headers):
+        if _opt("modify_headers") and any(
+            name in str(spec).lower() for spec in _opt("modify_headers")
+        ):
             return "modify_headers option"
-        if name == "cookie" and opts.stickycookie:
+        if name == "cookie" and _opt("stickycookie"):
             return "stickycookie option"
-        if name == "authorization" and opts.stickyauth:
+        if name == "authorization" and _opt("stickyauth"):
             return "stickyauth option"
         return "another addon"
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from signing import AKID, SECRET, capture, presigned
 
+from signing import AKID, SECRET, capture, presigned
 from sigv4core.model import Credential, DictKeyring, WireRequest
 from sigv4core.pipeline import inspect_request
 from sigv4core.rules import parse_amz_date

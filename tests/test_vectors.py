@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from vectors import CrtCase, botocore_cases, crt_cases, parse_http, s3_examples
 
 from sigv4core import keys
 from sigv4core.model import Credential, DictKeyring, WireRequest
 from sigv4core.verify import verify
+from vectors import CrtCase, botocore_cases, crt_cases, parse_http, s3_examples
 
 AKID, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="test")])
@@ -63,7 +63,9 @@ def test_aws_c_auth_tampered(case: CrtCase, sigtype: str) -> None:
         if req.header(target_header) is not None:
             assert v.verdict == "invalid", target_header
     # and one byte of the path
-    tampered = WireRequest.build(req.method, req.target.replace("/", "/x", 1) + "", req.headers, req.body)
+    tampered = WireRequest.build(
+        req.method, req.target.replace("/", "/x", 1) + "", req.headers, req.body
+    )
     v = verify(tampered, KEYRING, s3_rules=not case.context.get("normalize", True))
     if not case.name.startswith(("get-relative", "get-slash")):  # these normalise to '/'
         assert v.verdict == "invalid"
@@ -98,7 +100,9 @@ def test_botocore_suite(name: str, stem) -> None:  # type: ignore[no-untyped-def
 
 
 S3 = s3_examples()
-S3_KEYRING = DictKeyring([Credential(S3["credentials"]["access_key_id"], S3["credentials"]["secret_access_key"])])
+S3_KEYRING = DictKeyring(
+    [Credential(S3["credentials"]["access_key_id"], S3["credentials"]["secret_access_key"])]
+)
 
 
 def _s3_request(ex: dict, body_override: bytes | None = None) -> WireRequest:  # type: ignore[type-arg]

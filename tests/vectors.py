@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from conftest import VECTORS
-
 from sigv4core.model import WireRequest
 
 

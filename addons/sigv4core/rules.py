@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sigv4core.credentials import is_global_sts_host
 from sigv4core.endpoints import host_info, is_aws_host
 from sigv4core.model import Finding, Verification, WireRequest, fingerprint
 from sigv4core.tokens import describe_token, token_format
@@ -427,7 +428,7 @@ def sts_tokens(ctx: Context) -> Iterable[Finding]:
         return
     fmt = token_format(token)
     learned = ctx.token_issuer
-    from_global = learned == "sts.amazonaws.com" if learned else fmt == "v1"
+    from_global = is_global_sts_host(learned) if learned else fmt == "v1"
     if not from_global:
         return
     basis = (

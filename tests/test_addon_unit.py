@@ -1,0 +1,183 @@
+"""The addon's hooks, options and commands with mitmproxy's test helpers (no sockets)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.test import taddons, tflow, tutils
+
+from signing import AKID, SECRET, capture
+from sigv4core.model import Credential
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def addon_mod():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "sigv4_addon_under_test", ROOT / "addons" / "sigv4.py"
+    )
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "nope-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "nope-creds"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def flow_for(wire, status: int = 200, body: bytes = b""):  # type: ignore[no-untyped-def]
+    host, _, port = wire.authority.partition(":")
+    req = tutils.treq(
+        method=wire.method.encode(),
+        scheme=b"https",
+        host=host,
+        port=int(port or 443),
+        authority=b"",
+        path=wire.target.encode(),
+        content=wire.body or b"",
+    )
+    req.headers.clear()
+    for k, v in wire.headers:
+        req.headers.add(k, v)
+    req.raw_content = wire.body
+    req.timestamp_start = req.timestamp_end = time.time()  # tflow's default is decades ago
+    resp = tutils.tresp(status_code=status, content=body)
+    return tflow.tflow(req=req, resp=resp)
+
+
+async def test_valid_invalid_and_report(addon_mod, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = addon_mod.SigV4Inspector()
+    report = tmp_path / "r.jsonl"
+    with taddons.context(a) as tctx:
+        tctx.configure(a, sigv4_report=str(report))
+        a.store.add(Credential(AKID, SECRET, source="profile:test"))
+        good = flow_for(capture("dynamodb", lambda c: c.list_tables()))
+        await tctx.cycle(a, good)
+        wire = capture("dynamodb", lambda c: c.list_tables())
+        bad = flow_for(wire)
+        bad.request.headers["X-Amz-Target"] = "DynamoDB_20120810.DeleteTable"
+        a.requestheaders(bad)
+        a.request(bad)
+        a.response(bad)
+        plain = tflow.tflow(resp=True)  # not AWS: untouched, unrecorded
+        await tctx.cycle(a, plain)
+    assert good.metadata["sigv4"]["verdict"] == "valid" and good.marked == "", good.comment
+    assert bad.metadata["sigv4"]["verdict"] == "invalid" and bad.marked == ":x:"
+    assert "SIGNATURE_MISMATCH" in bad.comment
+    assert "sigv4" not in plain.metadata and plain.comment == ""
+    lines = [json.loads(x) for x in report.read_text().splitlines()]
+    assert [r["flow_id"] for r in lines] == [good.id, bad.id]
+    assert set(lines[0]) >= {
+        "flow_id",
+        "time",
+        "method",
+        "url",
+        "auth",
+        "verdict",
+        "credential_source",
+        "canonical_request",
+        "string_to_sign",
+        "findings",
+        "response",
+    }
+    assert SECRET not in report.read_text()
+
+
+async def test_in_proxy_header_change_is_named(addon_mod) -> None:  # type: ignore[no-untyped-def]
+    a = addon_mod.SigV4Inspector()
+    from mitmproxy.addons import anticomp
+
+    with taddons.context(a, anticomp.AntiComp()) as tctx:
+        tctx.configure(a, anticomp=True)
+        a.store.add(Credential(AKID, SECRET, source="profile:test"))
+        wire = capture("dynamodb", lambda c: c.list_tables())
+        f = flow_for(wire)
+        a.requestheaders(f)  # pristine snapshot
+        f.request.headers["Accept-Encoding"] = "identity"  # what anticomp does
+        f.request.headers["X-Amz-Target"] = "changed"  # a signed header changed by "another addon"
+        a.request(f)
+        a.response(f)
+    rec = f.metadata["sigv4"]
+    assert rec["verdict"] == "valid"  # valid as the client sent it ...
+    mods = [x for x in rec["findings"] if x["code"] == "HEADER_MODIFIED"]
+    assert mods and mods[0]["evidence"]["where"] == "in-proxy"  # ... broken upstream
+    assert (
+        mods[0]["evidence"]["header"] == "x-amz-target"
+        and mods[0]["evidence"]["cause"] == "another addon"
+    )
+
+
+async def test_unsigned_aws_endpoint_and_options(addon_mod) -> None:  # type: ignore[no-untyped-def]
+    a = addon_mod.SigV4Inspector()
+    with taddons.context(a) as tctx:
+        f = tflow.tflow(req=tutils.treq(host="s3.amazonaws.com", path=b"/bucket/key"), resp=True)
+        await tctx.cycle(a, f)
+        assert f.metadata["sigv4"]["verdict"] == "unsigned"
+        assert any(x["code"] == "UNSIGNED_REQUEST" for x in f.metadata["sigv4"]["findings"])
+        with pytest.raises(exceptions.OptionsError):
+            tctx.configure(a, sigv4_credentials=["/no/such/file"])
+
+
+async def test_learns_assume_role_credentials(addon_mod) -> None:  # type: ignore[no-untyped-def]
+    a = addon_mod.SigV4Inspector()
+    body = (
+        b'<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+        b"<Credentials><AccessKeyId>ASIAEXAMPLELEARNED01</AccessKeyId><SecretAccessKey>learnedsecretlearnedsecret"
+        b"</SecretAccessKey><SessionToken>IQoJb3JpZ2luX2VjEXAMPLETOKEN</SessionToken><Expiration>2099-01-01T00:00:00Z"
+        b"</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"
+    )
+    with taddons.context(a) as tctx:
+        sts = tflow.tflow(
+            req=tutils.treq(
+                host="sts.us-east-1.amazonaws.com",
+                method=b"POST",
+                path=b"/",
+                content=b"Action=AssumeRole&Version=2011-06-15",
+            ),
+            resp=tutils.tresp(content=body),
+        )
+        await tctx.cycle(a, sts)
+        wire = capture(
+            "s3",
+            lambda c: c.list_buckets(),
+            key="ASIAEXAMPLELEARNED01",
+            secret="learnedsecretlearnedsecret",
+            token="IQoJb3JpZ2luX2VjEXAMPLETOKEN",
+        )
+        f = flow_for(wire)
+        await tctx.cycle(a, f)
+    rec = f.metadata["sigv4"]
+    assert rec["verdict"] == "valid", rec
+    assert rec["credential_source"] == "learned:sts-assume-role"
+    assert "IQoJb3JpZ2luX2VjEXAMPLETOKEN" not in json.dumps(rec) + f.comment
+
+
+async def test_commands_and_content_view(addon_mod, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = addon_mod.SigV4Inspector()
+    with taddons.context(a) as tctx:
+        a.store.add(Credential(AKID, SECRET, source="profile:test"))
+        f = flow_for(capture("sts", lambda c: c.get_caller_identity()))
+        await tctx.cycle(a, f)
+        out = tmp_path / "x.jsonl"
+        a.export([f], str(out))
+        assert json.loads(out.read_text())["flow_id"] == f.id
+        view = addon_mod.AwsSignatureView()
+        from mitmproxy import contentviews
+
+        md = contentviews.Metadata(flow=f, http_message=f.request)
+        assert view.render_priority(b"", md) > 0
+        text = view.prettify(b"", md)
+        assert "Canonical request" in text and "valid" in text
+        assert "sigv4 summary: 1 AWS flow(s): valid 1" in a.summary_text()
