@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sigv4core import rules
+from sigv4core.forensics import search
 from sigv4core.model import Finding, Keyring, Verification, WireRequest
 from sigv4core.report import build_record, comment_for, marker_for
 from sigv4core.verify import verify
@@ -63,10 +64,19 @@ def inspect_request(
     token_issuer: str | None = None,
     client_clock_ok: bool | None = None,
     verification: Verification | None = None,
+    search_variants: bool = True,
 ) -> Inspection:
     """Verify (unless a verification is given, e.g. from the streaming path), diagnose and
     build the record of one request."""
     v = verification if verification is not None else verify(req, keyring, now=now)
+    forensic = None
+    if (
+        v.verdict == "invalid"
+        and v.reason == "signature_mismatch"
+        and v.credential is not None
+        and search_variants
+    ):
+        forensic = search(req, v, v.credential)
     ctx = rules.Context(
         req=req,
         v=v,
@@ -75,6 +85,7 @@ def inspect_request(
         proxy_changes=list(proxy_changes),
         token_issuer=token_issuer,
         client_clock_ok=client_clock_ok,
+        forensic=forensic,
     )
     findings = rules.diagnose(ctx)
     record = build_record(
@@ -86,6 +97,9 @@ def inspect_request(
         findings=findings,
         response=response_summary(response),
     )
-    return Inspection(
+    insp = Inspection(
         v, findings, record, comment_for(v, findings), marker_for(findings, v.verdict)
     )
+    if forensic is not None:
+        insp.extra["forensic"] = forensic
+    return insp

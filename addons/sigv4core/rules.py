@@ -322,6 +322,45 @@ def unsigned_request(ctx: Context) -> Iterable[Finding]:
         )
 
 
+FORENSIC_CODES = {
+    "path": (
+        "URI_ENCODING",
+        "Make the client and every hop send the path exactly as it was signed (S3: encoded once; other services: normalised and encoded twice by the signer).",
+    ),
+    "query": (
+        "QUERY_ENCODING",
+        "Build the query with the SDK (or encode it exactly as signed): every parameter as key=value, percent-encoded once.",
+    ),
+    "host": (
+        "HOST_MISMATCH",
+        "Sign the Host exactly as it is sent: keep or drop the port consistently (endpoint_url vs the Host a proxy forwards).",
+    ),
+    "header": (
+        "HEADER_MODIFIED",
+        "Send the signed header byte-for-byte as signed: stop the library or hop that rewrites it, or do not sign it.",
+    ),
+    "payload": (
+        "PAYLOAD_HASH_MISMATCH",
+        "Sign the exact body that is sent (x-amz-content-sha256 must be its SHA-256, or UNSIGNED-PAYLOAD where the service allows it).",
+    ),
+    "secret": (
+        "SECRET_MISMATCH",
+        "Strip whitespace and quotes from the secret access key where it is stored (env var, credentials file, secret manager).",
+    ),
+}
+
+
+@rule
+def forensic_cause(ctx: Context) -> Iterable[Finding]:
+    fz = ctx.forensic
+    if not fz or not fz.get("explained"):
+        return
+    code, fix = FORENSIC_CODES[fz["kind"]]
+    ev = dict(fz.get("evidence") or {})
+    ev.update(where="inferred", variant=fz["description"], tried=fz.get("tried"))
+    yield _f(code, "error", f"The signature matches only if {fz['description']}.", fix, **ev)
+
+
 # --- rules on the request alone -----------------------------------------------------------
 
 

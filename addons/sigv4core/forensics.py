@@ -1,0 +1,254 @@
+"""Forensic search: when a signature does not match and the secret is known, re-sign
+plausible variants of the request (the mistakes real signers and intermediaries make) and
+report the one that reproduces the signature sent.
+
+Bounded: at most ``MAX_VARIANTS`` candidates and ``budget_s`` seconds per flow. Each
+variant is described in words (``"path: '+' instead of '%20'"``) for the finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sigv4core import canonical as c
+from sigv4core.model import Credential, Verification, WireRequest
+from sigv4core.verify import (
+    build_canonical_request,
+    header_list_for_signing,
+    is_s3,
+    make_checker,
+    scope_string,
+)
+
+MAX_VARIANTS = 200
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: str  # "path", "query", "host", "header", "payload", "secret"
+    description: str
+    creq: str | None = None  # the canonical request to try (None: reuse the primary)
+    secret: str | None = None  # an alternative secret to try
+    evidence: dict[str, Any] | None = None
+
+
+def _lines(creq: str) -> list[str]:
+    return creq.split("\n")
+
+
+def _with_header(creq: str, name: str, value: str) -> str:
+    lines = _lines(creq)
+    prefix = name + ":"
+    return "\n".join(prefix + value if ln.startswith(prefix) else ln for ln in lines)
+
+
+def _with_line(creq: str, index: int, value: str) -> str:
+    lines = _lines(creq)
+    lines[index] = value
+    return "\n".join(lines)
+
+
+def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[Candidate]:
+    """The catalogue of known mistakes, most common first."""
+    auth = v.auth
+    creq = v.canonical_request or ""
+    if not creq:
+        return
+    lines = _lines(creq)
+    payload = lines[-1]
+    s3 = is_s3(auth)
+    path = req.path
+
+    # Path encoding and normalisation.
+    alts = {
+        "S3 path rules (no normalisation, single encoding)": c.canonical_uri(
+            path, normalize=False, double_encode=False
+        ),
+        "non-S3 path rules (normalised, encoded twice)": c.canonical_uri(
+            path, normalize=True, double_encode=True
+        ),
+        "the path encoded twice without normalisation": c.canonical_uri(
+            path, normalize=False, double_encode=True
+        ),
+        "the path normalised and encoded once": c.canonical_uri(
+            path, normalize=True, double_encode=False
+        ),
+        "'%20' where the request has '+'": c.canonical_uri(
+            path.replace("+", "%20"), normalize=not s3, double_encode=not s3
+        ),
+        "'+' where the request has '%20'": c.canonical_uri(
+            path.replace("%20", "+"), normalize=not s3, double_encode=not s3
+        ),
+        "'/' where the request has '%2F'": c.canonical_uri(
+            path.replace("%2F", "/").replace("%2f", "/"), normalize=not s3, double_encode=not s3
+        ),
+        "the decoded path (not encoded at all)": c.percent_decode(path).decode(
+            "utf-8", "surrogateescape"
+        ),
+        "'//' collapsed": c.canonical_uri(
+            path.replace("//", "/"), normalize=not s3, double_encode=not s3
+        ),
+    }
+    for desc, uri in alts.items():
+        if uri != lines[1]:
+            yield Candidate(
+                "path",
+                f"the signer used {desc}: {uri!r}",
+                _with_line(creq, 1, uri),
+                evidence={"signed_uri": uri, "uri_here": lines[1]},
+            )
+
+    # Query encodings.
+    pairs = c.split_query(req.raw_query)
+    exclude = ("X-Amz-Signature",) if auth.location == "query" else ()
+    if pairs:
+        no_eq = "&".join(
+            sorted(
+                (
+                    c.uri_encode(c.percent_decode(k))
+                    + ("" if val is None else "=" + c.uri_encode(c.percent_decode(val)))
+                )
+                for k, val in pairs
+                if k not in exclude
+            )
+        )
+        raw_enc = "&".join(
+            sorted(
+                f"{c.uri_encode(k)}={c.uri_encode(val or '')}"
+                for k, val in pairs
+                if k not in exclude
+            )
+        )
+        for desc, q in (
+            ("valueless parameters without '='", no_eq),
+            ("the query encoded twice", raw_enc),
+        ):
+            if q != lines[2]:
+                yield Candidate(
+                    "query",
+                    f"the signer used {desc}: {q[:80]!r}",
+                    _with_line(creq, 2, q),
+                    evidence={"signed_query": q, "query_here": lines[2]},
+                )
+
+    # Host with/without the default port, X-Forwarded-Host.
+    host = req.host
+    hosts = []
+    if ":" in host:
+        hosts.append(("Host without its port", host.rsplit(":", 1)[0]))
+    else:
+        default = "443" if req.scheme == "https" else "80"
+        hosts.append((f"Host with the default port :{default}", f"{host}:{default}"))
+        hosts.append(
+            ("Host with the other default port", f"{host}:{'80' if default == '443' else '443'}")
+        )
+    xfh = req.header("x-forwarded-host")
+    if xfh:
+        hosts.append(("the X-Forwarded-Host value as Host", xfh.strip()))
+    if "host" in auth.signed_headers:
+        for desc, h in hosts:
+            yield Candidate(
+                "host",
+                f"the client signed {desc} ({h!r}) but the request carries {host!r}",
+                _with_header(creq, "host", h),
+                evidence={"signed_host": h, "host_here": host},
+            )
+
+    # Each signed header: untrimmed/uncollapsed value, charset variants, duplicates joined by ', '.
+    headers = header_list_for_signing(req, auth)
+    for name in auth.signed_headers:
+        vals = [val for k, val in headers if k.lower() == name]
+        if not vals:
+            continue
+        joined = ",".join(c.canonical_header_value(x) for x in vals)
+        options = {
+            "its raw value (whitespace kept)": ",".join(vals),
+            "duplicates joined with ', '": ", ".join(c.canonical_header_value(x) for x in vals),
+            "only the first of repeated values": c.canonical_header_value(vals[0]),
+            "only the last of repeated values": c.canonical_header_value(vals[-1]),
+        }
+        if name == "content-type":
+            base = joined.split(";")[0].strip()
+            options["without the '; charset=...' part"] = base
+            options["with '; charset=UTF-8'"] = base + "; charset=UTF-8"
+            options["with '; charset=utf-8'"] = base + "; charset=utf-8"
+            options["lower-cased"] = joined.lower()
+        for desc, val in options.items():
+            if val != joined:
+                yield Candidate(
+                    "header",
+                    f"header '{name}' was signed as {desc}: {val[:80]!r}, sent as {joined[:80]!r}",
+                    _with_header(creq, name, val),
+                    evidence={"header": name, "signed_value": val, "value_here": joined},
+                )
+
+    # Payload hash modes.
+    body = req.body if req.body is not None else b""
+    for desc, ph in (
+        ("the SHA-256 of an empty body", c.EMPTY_SHA256),
+        ("UNSIGNED-PAYLOAD", c.UNSIGNED_PAYLOAD),
+        ("the SHA-256 of the body as sent", hashlib.sha256(body).hexdigest()),
+        ("the SHA-256 of '{}'", hashlib.sha256(b"{}").hexdigest()),
+    ):
+        if ph != payload:
+            yield Candidate(
+                "payload",
+                f"the payload line was {desc}",
+                _with_line(creq, len(lines) - 1, ph),
+                evidence={"signed_payload": ph, "payload_here": payload},
+            )
+
+    # The secret with stray whitespace.
+    s = cred.secret_access_key
+    for desc, alt in (
+        ("with a trailing newline", s + "\n"),
+        ("with a trailing space", s + " "),
+        ("with a leading space", " " + s),
+        ("with surrounding quotes", f'"{s}"'),
+        ("with a trailing carriage return", s + "\r"),
+    ):
+        yield Candidate("secret", f"the secret was used {desc}", None, secret=alt)
+
+
+def search(
+    req: WireRequest, v: Verification, cred: Credential, *, budget_s: float = 0.05
+) -> dict[str, Any]:
+    """Try the catalogue; returns ``{"explained": bool, "kind", "description", "evidence",
+    "tried", "elapsed_ms"}``. Never returns a computed signature or a secret."""
+    start = time.perf_counter()
+    auth = v.auth
+    tried = 0
+    result: dict[str, Any] = {"explained": False, "tried": 0}
+    if not v.canonical_request or auth.scope is None or auth.scheme not in ("sigv4", "sigv4a"):
+        return result
+    check = make_checker(auth, cred)
+    for cand in candidates(req, v, cred):
+        if tried >= MAX_VARIANTS or time.perf_counter() - start > budget_s:
+            result["truncated"] = True
+            break
+        tried += 1
+        creq = cand.creq or v.canonical_request
+        sts = c.string_to_sign(auth.algorithm, auth.amz_date or "", scope_string(auth), creq)
+        chk = (
+            check
+            if cand.secret is None
+            else make_checker(auth, replace(cred, secret_access_key=cand.secret))
+        )
+        if chk(sts, auth.signature):
+            result = {
+                "explained": True,
+                "kind": cand.kind,
+                "description": cand.description,
+                "evidence": cand.evidence or {},
+            }
+            break
+    result["tried"] = tried
+    result["elapsed_ms"] = round((time.perf_counter() - start) * 1000, 2)
+    return result
+
+
+__all__ = ["Candidate", "candidates", "search", "build_canonical_request"]
