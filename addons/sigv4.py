@@ -526,6 +526,19 @@ class SigV4Inspector:
                     n += 1
         log.info("sigv4: wrote %d record(s) to %s", n, path)
 
+    @command.command("sigv4.bundle")
+    def bundle(self, flows: Sequence[flow.Flow], path: types.Path) -> None:
+        "Write a redacted bug-report bundle (.mitm, HAR, SUMMARY.md) of flows into a folder."
+        import sigv4bundle
+
+        secrets = [
+            x
+            for c in self.store.all_credentials()
+            for x in (c.secret_access_key, c.session_token or "")
+        ]
+        paths = sigv4bundle.make_bundle(flows, Path(os.path.expanduser(path)), secrets=secrets)
+        log.info("sigv4: bug-report bundle written: %s", ", ".join(str(p) for p in paths.values()))
+
     @command.command("sigv4.reverify")
     def reverify(self, flows: Sequence[flow.Flow]) -> None:
         "Verify flows again (e.g. after loading more credentials)."

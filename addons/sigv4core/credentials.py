@@ -306,6 +306,11 @@ class CredentialStore:
             while len(self._learned) > self._max_learned:
                 self._learned.popitem(last=False)
 
+    def all_credentials(self) -> list[Credential]:
+        """Every credential held (long-term first); used to scrub secrets from bundles."""
+        with self._lock:
+            return [*self._long_term.values(), *self._learned.values()]
+
     def learned_credentials(self) -> list[Credential]:
         """The learned temporary credentials, oldest first (to carry them over a reload)."""
         with self._lock:

@@ -1,0 +1,150 @@
+"""Bug-report bundles: turn saved flows into something safe to attach to an issue.
+
+    python addons/sigv4bundle.py flows.mitm -o bundle/ [--no-bodies]
+    (or, inside mitmproxy:  :sigv4.bundle @all bundle/)
+
+Writes ``bundle/flows.redacted.mitm`` (mitmproxy's format, with comments, markers and the
+sigv4 records kept), ``bundle/flows.har`` (mitmproxy's own HAR export of the redacted
+flows) and ``bundle/SUMMARY.md`` (the diagnosis per flow). Signatures become fingerprints;
+session tokens, cookies and credential values in STS/IMDS/ECS/SSO bodies are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mitmproxy import flow as mflow  # noqa: E402
+from mitmproxy import http, io  # noqa: E402
+
+from sigv4core.redact import redact_body, redact_headers, redact_target, redact_text  # noqa: E402
+
+
+def _set_headers(msg: http.Message, headers: list[tuple[str, str]]) -> None:
+    msg.headers.clear()
+    for k, v in headers:
+        msg.headers.add(k, v)
+
+
+def _hdrs(msg: http.Message) -> list[tuple[str, str]]:
+    return [
+        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+        for k, v in msg.headers.fields
+    ]
+
+
+def redact_flow(
+    f: http.HTTPFlow, *, bodies: bool = True, secrets: Sequence[str] = ()
+) -> http.HTTPFlow:
+    """A redacted copy of one flow (the original is not touched)."""
+    g = f.copy()
+    g.request.path = redact_target(g.request.path)
+    _set_headers(g.request, redact_headers(_hdrs(g.request)))
+    g.request.raw_content = (
+        redact_body(g.request.raw_content or b"", secrets)
+        if bodies and g.request.raw_content is not None
+        else (None if g.request.raw_content is None else b"")
+    )
+    if g.response is not None:
+        _set_headers(g.response, redact_headers(_hdrs(g.response)))
+        raw = g.response.raw_content
+        if raw is not None and bodies:
+            # decode so that credential values inside gzip'd bodies are found too
+            try:
+                content = g.response.get_content(strict=False) or b""
+                g.response.headers.pop("content-encoding", None)
+                g.response.raw_content = redact_body(content, secrets)
+            except Exception:
+                g.response.raw_content = b""
+        elif raw is not None:
+            g.response.raw_content = b""
+    g.comment = redact_text(g.comment, secrets)
+    if "sigv4" in g.metadata:
+        g.metadata["sigv4"] = json.loads(redact_text(json.dumps(g.metadata["sigv4"]), secrets))
+    return g
+
+
+def _summary(flows: Sequence[http.HTTPFlow]) -> str:
+    lines = [
+        "# sigv4-inspector bug report",
+        "",
+        "Signatures are shown as fingerprints; tokens, cookies and credentials were removed.",
+        "",
+        "| # | request | verdict | findings |",
+        "|---|---|---|---|",
+    ]
+    details: list[str] = []
+    for i, f in enumerate(flows, 1):
+        rec: dict[str, Any] = f.metadata.get("sigv4") or {}
+        codes = ", ".join(x["code"] for x in rec.get("findings", [])) or "-"
+        url = rec.get("url") or f.request.pretty_url
+        lines.append(
+            f"| {i} | `{rec.get('method', f.request.method)} {url[:90]}` | {rec.get('verdict', 'not AWS')} | {codes} |"
+        )
+        if rec.get("findings"):
+            details += [f"## {i}. {rec.get('method')} {url}", ""]
+            for x in rec["findings"]:
+                details.append(f"- **{x['code']}** ({x['severity']}): {x['message']}")
+                if x.get("fix"):
+                    details.append(f"  - fix: {x['fix']}")
+            details.append("")
+    return "\n".join(lines + [""] + details)
+
+
+def make_bundle(
+    flows: Iterable[mflow.Flow], out_dir: Path, *, bodies: bool = True, secrets: Sequence[str] = ()
+) -> dict[str, Path]:
+    """Write the redacted .mitm, the HAR and the Markdown summary; returns their paths."""
+    from mitmproxy.addons.savehar import SaveHar
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    red = [
+        redact_flow(f, bodies=bodies, secrets=secrets)
+        for f in flows
+        if isinstance(f, http.HTTPFlow)
+    ]
+    paths = {
+        "mitm": out_dir / "flows.redacted.mitm",
+        "har": out_dir / "flows.har",
+        "summary": out_dir / "SUMMARY.md",
+    }
+    with open(paths["mitm"], "wb") as fh:
+        w = io.FlowWriter(fh)
+        for f in red:
+            w.add(f)
+    har = SaveHar().make_har(red)
+    paths["har"].write_text(json.dumps(har, indent=1))
+    paths["summary"].write_text(_summary(red))
+    return paths
+
+
+def read_flows(path: Path) -> list[mflow.Flow]:
+    with open(path, "rb") as fh:
+        return list(io.FlowReader(fh).stream())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Make a shareable, redacted bug-report bundle from saved flows."
+    )
+    ap.add_argument("flows", type=Path, help="a .mitm file saved with mitmdump -w")
+    ap.add_argument("-o", "--out", type=Path, default=Path("sigv4-bugreport"), help="output folder")
+    ap.add_argument("--no-bodies", action="store_true", help="drop request and response bodies")
+    args = ap.parse_args(argv)
+    if not args.flows.is_file():
+        print(f"bugreport: no such file: {args.flows}", file=sys.stderr)
+        return 2
+    flows = read_flows(args.flows)
+    paths = make_bundle(flows, args.out, bodies=not args.no_bodies)
+    print(f"bugreport: {len(flows)} flow(s) -> {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
