@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # so the core imports 
 
 from mitmproxy import command, contentviews, ctx, exceptions, flow, http, types  # noqa: E402
 from mitmproxy.hooks import UpdateHook  # noqa: E402
+from mitmproxy.utils import human  # noqa: E402
 
 from sigv4core import credentials as creds_mod  # noqa: E402
 from sigv4core.authparse import parse_auth  # noqa: E402
@@ -34,6 +35,7 @@ from sigv4core.explain import explain_record  # noqa: E402
 from sigv4core.model import Verification, WireRequest  # noqa: E402
 from sigv4core.pipeline import Inspection, inspect_request, parse_response  # noqa: E402
 from sigv4core.rules import ProxyChange, parse_amz_date  # noqa: E402
+from sigv4core.verify import VerifySession  # noqa: E402
 
 log = logging.getLogger("sigv4")
 
@@ -104,6 +106,9 @@ class SigV4Inspector:
         self.counts: Counter[str] = Counter()
         self.codes: Counter[str] = Counter()
         self._clock: dict[str, deque[tuple[datetime, float]]] = {}
+        self._streams: dict[str, VerifySession] = {}
+        self._stream_results: dict[str, Verification] = {}
+        self._stream_threshold = 16 << 20
         self._loaded_key: tuple[Any, ...] | None = None
 
     # -- options -----------------------------------------------------------------------
@@ -135,21 +140,28 @@ class SigV4Inspector:
             False,
             "Do not print a line per AWS flow (the report is still written).",
         )
+        loader.add_option(
+            "sigv4_stream_threshold",
+            str,
+            "16m",
+            "Verify AWS uploads larger than this (aws-chunked, or any when stream_large_bodies is set) "
+            "while they stream, without buffering them.",
+        )
 
     def configure(self, updated: set[str]) -> None:
-        known = {
-            "sigv4_report",
-            "sigv4_profiles",
-            "sigv4_credentials",
-            "sigv4_learn",
-            "sigv4_quiet",
-        }
-        for name in updated:
-            if name.startswith("sigv4_") and name not in known:
-                raise exceptions.OptionsError(
-                    f"unknown sigv4 option {name!r}; known: {', '.join(sorted(known))}"
-                )
+        # mitmproxy keeps --set values for options nobody registered; a misspelt sigv4
+        # option would otherwise be ignored silently.
+        misspelt = sorted(k for k in getattr(ctx.options, "deferred", {}) if k.startswith("sigv4"))
+        if misspelt:
+            raise exceptions.OptionsError(
+                f"unknown option(s) {', '.join(misspelt)}; sigv4 options are: "
+                "sigv4_report, sigv4_profiles, sigv4_credentials, sigv4_learn, sigv4_quiet, sigv4_stream_threshold"
+            )
         opts = ctx.options
+        try:
+            self._stream_threshold = human.parse_size(opts.sigv4_stream_threshold) or 0
+        except ValueError as exc:
+            raise exceptions.OptionsError(f"sigv4_stream_threshold: {exc}") from exc
         for path in opts.sigv4_credentials:
             if not Path(path).expanduser().is_file():
                 raise exceptions.OptionsError(f"sigv4_credentials: no such file: {path}")
@@ -196,8 +208,38 @@ class SigV4Inspector:
         try:
             if len(self._snap) < MAX_PENDING:
                 self._snap[f.id] = _Snapshot(f.request)
+            self._maybe_stream(f)
         except Exception as exc:
             log.warning("sigv4: snapshot failed for %s: %s", f.id, type(exc).__name__)
+
+    def _maybe_stream(self, f: http.HTTPFlow) -> None:
+        """Verify a large or unknown-length AWS upload while it streams: the tap feeds the
+        core's incremental verifier and passes every chunk through unchanged."""
+        req = f.request
+        if not f.live or callable(req.stream):
+            return
+        cl = req.headers.get("content-length", "")
+        size = int(cl) if cl.strip().isdigit() else None
+        if size == 0 or (size is None and req.method in ("GET", "HEAD", "DELETE", "OPTIONS")):
+            return
+        aws_chunked = "aws-chunked" in req.headers.get("content-encoding", "").lower()
+        big = size is None or size > self._stream_threshold
+        if not (req.stream or (big and (aws_chunked or _opt("stream_large_bodies")))):
+            return
+        wire = wire_request(req)
+        if parse_auth(wire).scheme == "none":
+            return
+        session = VerifySession(wire, self.store, now=datetime.now(UTC))
+        self._streams[f.id] = session
+
+        def tap(data: bytes) -> bytes:
+            if data:
+                session.feed(data)  # never raises
+            elif f.id not in self._stream_results:
+                self._stream_results[f.id] = session.finish()
+            return data
+
+        req.stream = tap
 
     def request(self, f: http.HTTPFlow) -> None:
         if f.id not in self._snap and len(self._snap) < MAX_PENDING:
@@ -254,10 +296,14 @@ class SigV4Inspector:
     def _finalize(self, f: http.HTTPFlow) -> None:
         self._pending.pop(f.id, None)
         snap = self._snap.pop(f.id, None)
+        session = self._streams.pop(f.id, None)
+        streamed = self._stream_results.pop(f.id, None)
+        if session is not None and streamed is None:
+            streamed = session.finish()  # the upload ended early (error, abort)
         if f.id in self._recorded:
             return
         try:
-            insp = self._inspect(f, snap)
+            insp = self._inspect(f, snap, streamed)
         except Exception as exc:
             log.warning("sigv4: internal error on flow %s: %s: %s", f.id, type(exc).__name__, exc)
             insp = self._fallback(f, exc)
@@ -272,7 +318,9 @@ class SigV4Inspector:
         if len(self._recorded_order) > 50000:
             self._recorded.discard(self._recorded_order.popleft())
 
-    def _inspect(self, f: http.HTTPFlow, snap: _Snapshot | None) -> Inspection | None:
+    def _inspect(
+        self, f: http.HTTPFlow, snap: _Snapshot | None, streamed: Verification | None = None
+    ) -> Inspection | None:
         sent = f.request
         if snap is not None:
             client_req = wire_request(
@@ -301,7 +349,7 @@ class SigV4Inspector:
             ):
                 body = f.response.get_content(strict=False)
             response = parse_response(f.response.status_code, _headers(f.response), body)
-        v = None
+        v = streamed
         changes = (
             self._proxy_changes(client_req, sent, parse_auth(client_req).signed_headers)
             if snap

@@ -181,3 +181,38 @@ async def test_commands_and_content_view(addon_mod, tmp_path: Path) -> None:  # 
         text = view.prettify(b"", md)
         assert "Canonical request" in text and "valid" in text
         assert "sigv4 summary: 1 AWS flow(s): valid 1" in a.summary_text()
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:  # type: ignore[no-untyped-def]
+    from test_vectors import S3, S3_KEYRING, _s3_request
+
+    from sigv4core.verify import verify
+
+    ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
+    wire = _s3_request(ex)
+    body = wire.body or b""
+    if corrupt:
+        pos = body.index(b"400;chunk-signature=") + 200
+        body = body[:pos] + b"X" + body[pos + 1 :]
+    buffered = verify(type(wire).build(wire.method, wire.target, wire.headers, body), S3_KEYRING)
+    a = addon_mod.SigV4Inspector()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, sigv4_stream_threshold="1k")
+        for c in S3_KEYRING._by_id.values():
+            a.store.add(c)
+        f = flow_for(wire)
+        f.live = True
+        f.request.raw_content = None
+        f.request.timestamp_start = 1369353600.0  # the example's own date, 2013-05-24
+        a.requestheaders(f)
+        assert callable(f.request.stream)
+        passed = b"".join(f.request.stream(body[i : i + 1000]) for i in range(0, len(body), 1000))
+        f.request.stream(b"")
+        assert passed == body  # chunks pass through unchanged
+        a.request(f)
+        a.response(f)
+    rec = f.metadata["sigv4"]
+    assert rec["verdict"] == buffered.verdict == ("invalid" if corrupt else "valid")
+    codes = [x["code"] for x in rec["findings"]]
+    assert ("CHUNK_SIGNATURE_MISMATCH" in codes) is corrupt

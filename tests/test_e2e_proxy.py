@@ -204,3 +204,35 @@ def test_replay_offline_gives_same_records_and_nothing_leaks(env: dict[str, Any]
         for s in env["secrets"] + env["tokens"] + [x for x in sent_sigs if x]:
             assert s not in text, f"a secret/token/signature leaked into {name}"
     assert fingerprint(sent_sigs[0]) not in ""  # fingerprints are what may appear
+
+
+@pytest.mark.parametrize(
+    "opts", [("--set", "sigv4_stream_threshold=64k"), ("--set", "stream_large_bodies=64k")]
+)
+def test_large_upload_verified_while_streaming(tmp_path: Path, opts: tuple[str, str]) -> None:
+    """The same upload verified through the streaming tap gives the buffered path's result,
+    and the server receives the body unchanged."""
+    (tmp_path / "aws-credentials").write_text(
+        f"[default]\naws_access_key_id = {K1[0]}\naws_secret_access_key = {K1[1]}\n"
+    )
+    server = fakeaws.start_fakeaws(tmp_path / "certs", credentials=dict([K1]))
+    proxy = start_mitmdump(tmp_path, *opts, env=clean_aws_env(tmp_path), save=False)
+    try:
+        e = {"proxy": proxy, "server": server}
+        s3 = client(e, "s3")
+        s3.create_bucket(Bucket="big")
+        body = bytes(range(256)) * 4096 * 3  # 3 MiB
+        s3.put_object(Bucket="big", Key="blob", Body=body)
+        assert s3.get_object(Bucket="big", Key="blob")["Body"].read() == body
+        recs = proxy.wait_records(3)
+        put = next(r for r in recs if r["method"] == "PUT" and r["url"].endswith("/blob"))
+        assert put["verdict"] == "valid", put
+        assert put["auth"]["payload"].startswith("STREAMING-")
+        assert not [f for f in put["findings"] if f["severity"] == "error"], put["findings"]
+        received = next(
+            r for r in server.requests if r.method == "PUT" and r.path.endswith("/blob")
+        )
+        assert fakeaws.decode_aws_chunked(received.body)[0] == body
+    finally:
+        proxy.stop()
+        server.stop()

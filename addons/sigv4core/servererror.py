@@ -26,7 +26,6 @@ strings computed locally, part by part. Nothing here imports mitmproxy or does I
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import http
 import json
@@ -318,7 +317,7 @@ def _same_text(decoded: str, text: str) -> bool:
     return decoded == text or norm(decoded) == norm(text)
 
 
-def _choose(d: _Draft, what: str, text: str | None, hexbytes: str | None) -> str | None:  # noqa: D401
+def _choose(d: _Draft, what: str, text: str | None, hexbytes: str | None) -> str | None:
     """Prefer the exact bytes when they decode and agree with the text."""
     decoded = _decode_hex_bytes(hexbytes) if hexbytes else None
     if hexbytes and decoded is None:
@@ -710,7 +709,7 @@ def _bare(code: str | None) -> str:
     return c[: -len("exception")] if c.endswith("exception") and len(c) > 9 else c
 
 
-_SKEW_CODES = {"requesttimetooskewed", "requestexpired", "requestintheFuture".lower()}
+_SKEW_CODES = {"requesttimetooskewed", "requestexpired", "requestinthefuture"}
 _SIGV2_TEXT = (
     "please use aws4-hmac-sha256",
     "require aws signature version 4",
@@ -765,18 +764,15 @@ def classify(err: ServerError) -> str:
         return "transfer_encoding_unsupported"
     if "signature expired" in msg or "signature not yet current" in msg:
         return "clock_skew"
-    if code in (
-        "accessdenied",
-        "expiredrequest",
-        "requestexpired",
-        "authorizationqueryparameterserror",
-    ) and (
+    presigned = err.expires is not None or "X-Amz-Expires" in err.extra
+    if code in ("accessdenied", "expiredrequest", "authorizationqueryparameterserror") and (
         "request has expired" in msg
         or "request is not yet valid" in msg
         or "x-amz-expires must be less than a week" in msg
-        or (code != "requestexpired" and err.expires is not None)
-        or "X-Amz-Expires" in err.extra
+        or presigned
     ):
+        return "presign_expired"
+    if code == "requestexpired" and presigned:  # EC2/query RequestExpired is clock skew
         return "presign_expired"
     if code in _SKEW_CODES or "difference between the request time and the current time" in msg:
         return "clock_skew"
@@ -982,8 +978,3 @@ def string_to_sign_diff(local: str, server: str) -> list[dict[str, Any]]:
                 continue
         out.append(_entry(part, None, la, lb))
     return out
-
-
-def _suppress_unused() -> None:  # pragma: no cover - keeps contextlib import meaningful
-    with contextlib.suppress(Exception):
-        pass
