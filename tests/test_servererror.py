@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sigv4core.model import aws_header_digest, fingerprint
 from sigv4core.servererror import (
     CLASSIFICATIONS,
@@ -140,7 +141,9 @@ def test_s3_bytes_preferred_when_consistent_text_when_not() -> None:
     assert err.canonical_request == S3_CREQ
     assert any("disagrees" in n for n in err.notes)
     # Only the bytes (a server that omits the text form).
-    body = S3_SIGNATURE_DOES_NOT_MATCH.replace(f"<CanonicalRequest>{S3_CREQ}</CanonicalRequest>", "")
+    body = S3_SIGNATURE_DOES_NOT_MATCH.replace(
+        f"<CanonicalRequest>{S3_CREQ}</CanonicalRequest>", ""
+    )
     assert parse(403, body).canonical_request == S3_CREQ
 
 
@@ -868,7 +871,9 @@ def test_doctype_refused_no_entity_expansion() -> None:
 
 
 def test_truncated_and_huge_bodies() -> None:
-    cut = S3_SIGNATURE_DOES_NOT_MATCH[: S3_SIGNATURE_DOES_NOT_MATCH.index("<CanonicalRequestBytes>")]
+    cut = S3_SIGNATURE_DOES_NOT_MATCH[
+        : S3_SIGNATURE_DOES_NOT_MATCH.index("<CanonicalRequestBytes>")
+    ]
     err = parse(403, cut[:-40])
     assert err.code == "SignatureDoesNotMatch"
     assert err.canonical_request is not None and err.canonical_request.startswith("GET\n/photos")
@@ -949,7 +954,9 @@ def test_canonical_diff_uri_order_and_fallback() -> None:
     assert uri == [
         {"part": "uri", "name": None, "local": "/bucket/key.csv", "server": "/bucket/key%2Ecsv"}
     ]
-    order = canonical_diff(LOCAL_CREQ, LOCAL_CREQ.replace("prefix=a%20b&uploads=", "uploads=&prefix=a%20b"))
+    order = canonical_diff(
+        LOCAL_CREQ, LOCAL_CREQ.replace("prefix=a%20b&uploads=", "uploads=&prefix=a%20b")
+    )
     assert order == [
         {
             "part": "query",
@@ -1009,23 +1016,31 @@ _XMLISH = st.lists(
         _TAGS.map(lambda t: f"<{t}>"),
         _TAGS.map(lambda t: f"</{t}>"),
         st.text(max_size=30),
-        st.sampled_from(["&amp;", "&#11;", "&#x110000;", "<!DOCTYPE x>", "<?xml version='1.0'?>", "<", "]]>"]),
+        st.sampled_from(
+            ["&amp;", "&#11;", "&#x110000;", "<!DOCTYPE x>", "<?xml version='1.0'?>", "<", "]]>"]
+        ),
     ),
     max_size=40,
 ).map("".join)
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["__type", "code", "Code", "message", "Message", "Error", "errors", "x"]),
-        inner,
-        max_size=5,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["__type", "code", "Code", "message", "Message", "Error", "errors", "x"]
+            ),
+            inner,
+            max_size=5,
+        )
     ),
     max_leaves=20,
 ).map(json.dumps)
 _HEADERS = st.lists(
     st.tuples(
-        st.sampled_from(["x-amzn-ErrorType", "Date", "x-amz-request-id", "x-amz-bucket-region", "x"]),
+        st.sampled_from(
+            ["x-amzn-ErrorType", "Date", "x-amz-request-id", "x-amz-bucket-region", "x"]
+        ),
         st.text(max_size=40),
     ),
     max_size=4,
@@ -1043,9 +1058,7 @@ _HEADERS = st.lists(
         st.none(),
     ),
 )
-def test_never_raises(
-    status: int, headers: list[tuple[str, str]], body: bytes | None
-) -> None:
+def test_never_raises(status: int, headers: list[tuple[str, str]], body: bytes | None) -> None:
     err = parse_error_response(status, headers, body)
     if err is None:
         return

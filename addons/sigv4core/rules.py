@@ -276,6 +276,9 @@ def signature_mismatch(ctx: Context) -> Iterable[Finding]:
         return
     if ctx.forensic and ctx.forensic.get("explained"):
         return  # a more specific finding names the cause
+    se = _server_error(ctx)
+    if se is not None and getattr(se, "canonical_request", None) and v.canonical_request:
+        return  # SECRET_MISMATCH or SERVER_CANONICAL_DIFF says more
     scheme = "SigV2" if v.auth.scheme == "sigv2" else "signature"
     yield _f(
         "SIGNATURE_MISMATCH",
@@ -467,7 +470,13 @@ def sts_tokens(ctx: Context) -> Iterable[Finding]:
         return
     fmt = token_format(token)
     learned = ctx.token_issuer
-    from_global = is_global_sts_host(learned) if learned else fmt == "v1"
+    # the issuing host decides when it is an AWS STS host; otherwise (a local or custom
+    # STS endpoint) the token's format is the evidence
+    if learned and is_aws_host(learned):
+        from_global = is_global_sts_host(learned)
+    else:
+        learned = None
+        from_global = fmt == "v1"
     if not from_global:
         return
     basis = (
@@ -615,21 +624,24 @@ def clock_skew(ctx: Context) -> Iterable[Finding]:
     signed_at = parse_amz_date(ctx.auth.amz_date)
     if signed_at is None:
         return
+    window = S3_SKEW if ctx.service in ("s3", "s3-object-lambda", "s3express") else DEFAULT_SKEW
+    # Signed long before it reached the proxy, while this client's other requests were
+    # current: a queued or retried request, not a wrong clock.
+    lag = ctx.now - signed_at
+    if lag > DEFAULT_SKEW and ctx.client_clock_ok:
+        yield _f(
+            "SIGNED_TOO_EARLY",
+            "error" if lag > window else "warning",
+            f"x-amz-date is {_ago(lag)} older than the moment the proxy received the request, while other requests from this client are current: it was signed long before it was sent.",
+            "Sign right before sending: do not queue signed requests or retry with an old signature (re-sign on retry).",
+            lag_seconds=int(lag.total_seconds()),
+        )
+        return
     ref, basis = _reference_time(ctx)
     skew = signed_at - ref
-    window = S3_SKEW if ctx.service in ("s3", "s3-object-lambda", "s3express") else DEFAULT_SKEW
     if abs(skew) <= DEFAULT_SKEW and abs(skew) <= window:
         return
     direction = "ahead of" if skew > timedelta(0) else "behind"
-    if skew < timedelta(0) and ctx.client_clock_ok:
-        yield _f(
-            "SIGNED_TOO_EARLY",
-            "warning",
-            f"x-amz-date is {_ago(skew)} behind the {basis} while other requests from this client are current: it was signed long before it was sent.",
-            "Sign right before sending: do not queue pre-signed requests or retry with an old signature.",
-            skew_seconds=int(skew.total_seconds()),
-        )
-        return
     sev = "error" if abs(skew) > window else "warning"
     yield _f(
         "CLOCK_SKEW",
@@ -829,14 +841,12 @@ def _server_error(ctx: Context) -> Any:
 
 
 def _is_auth_error(se: Any) -> bool:
-    code = getattr(se, "code", None) or ""
-    msg = (getattr(se, "message", None) or "").lower()
-    if code in AUTH_ERROR_CODES:
-        return True
-    return bool(
-        code == "AccessDenied"
-        and ("expired" in msg or "not signed" in msg or getattr(se, "headers_not_signed", None))
-    )
+    try:
+        from sigv4core.servererror import classify
+
+        return classify(se) not in ("permission_denied", "other")
+    except Exception:
+        return getattr(se, "code", None) in AUTH_ERROR_CODES
 
 
 @rule
@@ -872,11 +882,47 @@ def server_answer(ctx: Context) -> Iterable[Finding]:
         )
 
 
+def _classify(se: Any) -> str:
+    try:
+        from sigv4core.servererror import classify
+
+        return str(classify(se))
+    except Exception:
+        return "other"
+
+
+@rule
+def server_says_wrong_region(ctx: Context) -> Iterable[Finding]:
+    se = _server_error(ctx)
+    if se is None or _classify(se) != "wrong_region" or ctx.auth.scope is None:
+        return
+    want = getattr(se, "expected_region", None)
+    have = ctx.auth.scope.region
+    yield _f(
+        "SCOPE_REGION_MISMATCH",
+        "error",
+        f"The server refused the scope's region '{have}'"
+        + (f"; it expects '{want}'." if want else "."),
+        (
+            f"Create the client with region_name='{want}'."
+            if want
+            else "Create the client with the region of the endpoint it calls (region_name / AWS_REGION)."
+        ),
+        scope_region=have,
+        expected_region=want,
+        basis="server",
+    )
+
+
 def _server_fix(ctx: Context, se: Any) -> str:
     code = getattr(se, "code", "")
     region = getattr(se, "expected_region", None)
     if region:
         return f"Sign for region '{region}': create the client with region_name='{region}'."
+    if _classify(se) == "wrong_region":
+        return (
+            "Create the client with the region of the endpoint it calls (region_name / AWS_REGION)."
+        )
     if code == "UnsupportedSignature":
         return "Use a session token from a regional STS endpoint (AWS_STS_REGIONAL_ENDPOINTS=regional) for SigV4a."
     if code in ("RequestTimeTooSkewed", "RequestExpired"):
@@ -896,7 +942,11 @@ def server_canonical_diff(ctx: Context) -> Iterable[Finding]:
     if not server_creq or not local:
         return
     if server_creq == local:
-        if ctx.v.verdict == "valid":
+        if (
+            ctx.v.verdict == "valid"
+            or ctx.v.missing_headers
+            or (ctx.forensic or {}).get("explained")
+        ):
             return
         yield _f(
             "SECRET_MISMATCH",
@@ -939,16 +989,7 @@ def server_canonical_diff(ctx: Context) -> Iterable[Finding]:
                 upstream=d.get("server"),
             )
         elif d.get("part") == "header":
-            yield _f(
-                "HEADER_MODIFIED",
-                "error",
-                f"The signed header '{d.get('name')}' reached the server as {d.get('server')!r}, not {d.get('local')!r} as signed.",
-                "A hop after the proxy rewrites this header: stop it, or do not sign the header.",
-                where="after-proxy",
-                header=d.get("name"),
-                client=d.get("local"),
-                upstream=d.get("server"),
-            )
+            yield _header_changed_after_proxy(ctx, d)
         elif d.get("part") in ("uri", "path"):
             yield _f(
                 "URI_ENCODING",
@@ -967,15 +1008,59 @@ def server_canonical_diff(ctx: Context) -> Iterable[Finding]:
             )
 
 
+def _hop_name(ctx: Context) -> str | None:
+    if ctx.response is None:
+        return None
+    if ctx.response.header("cf-ray"):
+        return "Cloudflare"
+    return ctx.response.header("via") or None
+
+
+def _header_changed_after_proxy(ctx: Context, d: dict[str, Any]) -> Finding:
+    name = str(d.get("name"))
+    local, server = d.get("local"), d.get("server")
+    hop = _hop_name(ctx)
+    who = (
+        f"the hop after the proxy ({hop})"
+        if hop
+        else "a hop after the proxy (CDN, load balancer, S3 accelerate edge)"
+    )
+    label = "-".join(p.capitalize() for p in name.split("-"))
+    what = "stripped" if server in (None, "") else f"changed to {server!r}"
+    if name in HOP_BY_HOP:
+        te = name == "transfer-encoding"
+        return _f(
+            "HEADER_MODIFIED",
+            "error",
+            f"{who[0].upper() + who[1:]} {what} {label} (sent as {local!r}), which your SDK signed; intermediaries may legally do that to a hop-by-hop header.",
+            "Upgrade to botocore >= 1.36.7 (boto3 >= 1.36.7), which no longer signs Transfer-Encoding, or set AWS_REQUEST_CHECKSUM_CALCULATION=when_required."
+            if te
+            else f"Stop signing {label}: it is hop-by-hop and may change on the way.",
+            where="after-proxy",
+            header=name,
+            client=local,
+            upstream=server,
+            hop=hop,
+        )
+    return _f(
+        "HEADER_MODIFIED",
+        "error",
+        f"The signed header {label} reached the server {('without it' if server in (None, '') else 'as ' + repr(server))}, not as {local!r} as signed: {who} rewrites it.",
+        f"Make {who} forward {label} unchanged, or do not sign it.",
+        where="after-proxy",
+        header=name,
+        client=local,
+        upstream=server,
+        hop=hop,
+    )
+
+
 @rule
 def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
-    if se is None or ctx.v.verdict != "valid":
+    if se is None or ctx.v.verdict != "valid" or getattr(se, "canonical_request", None):
         return
-    code = getattr(se, "code", "")
-    if code not in ("SignatureDoesNotMatch", "InvalidSignatureException") or getattr(
-        se, "canonical_request", None
-    ):
+    if _classify(se) != "signature_mismatch":
         return
     suspects = []
     host = ctx.req.host

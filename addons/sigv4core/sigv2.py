@@ -73,6 +73,8 @@ def s3_canonical_resources(req: WireRequest) -> list[str]:
     qs = "&".join(k if v is None else f"{k}={v}" for k, v in subs)
     suffix = f"?{qs}" if qs else ""
     out = [path + suffix]
+    if path.count("/") == 1 and len(path) > 1:
+        out.append(path + "/" + suffix)  # botocore's auth_path for bucket operations: /bucket/
     host = req.host.split(":", 1)[0]
     m = _VHOST.match(host)
     if m:
