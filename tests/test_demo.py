@@ -1,24 +1,36 @@
 """The README's first command works: the demo runs every scenario through a real mitmdump
-and each is diagnosed with its expected finding code; it leaves flows and reports."""
+and each is diagnosed with its expected finding code. Its saved flows then become a
+bug-report bundle in which no secret, token or signature survives."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
-def test_demo_diagnoses_every_scenario(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("demo")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=240,
     )
+    return out, proc
+
+
+def test_demo_diagnoses_every_scenario(demo: tuple[Path, Any]) -> None:
+    out, proc = demo
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "every scenario diagnosed as expected" in proc.stdout
     summary = json.loads((out / "demo-summary.json").read_text())
@@ -30,3 +42,83 @@ def test_demo_diagnoses_every_scenario(tmp_path: Path) -> None:
             assert row["verdicts"] == ["valid"], row
     assert (out / "proxy" / "flows.mitm").stat().st_size > 0
     assert (out / "proxy" / "report.jsonl").read_text().count("\n") >= 15
+
+
+def _secrets_in(flows: list[Any]) -> set[str]:
+    """Every secret, token and signature that crossed the proxy in these flows."""
+    from sigv4core.credentials import learn_from_response
+
+    found = {SECRET}
+    for f in flows:
+        auth = f.request.headers.get("authorization", "")
+        found |= set(re.findall(r"Signature=([0-9a-f]{64,})", auth))
+        if auth.startswith("AWS "):
+            found.add(auth.rpartition(":")[2])
+        for key in ("X-Amz-Signature", "Signature", "X-Amz-Security-Token"):
+            if f.request.query.get(key):
+                found.add(f.request.query[key])
+        if f.request.headers.get("x-amz-security-token"):
+            found.add(f.request.headers["x-amz-security-token"])
+        if f.response is not None:
+            body = f.response.get_content(strict=False) or b""
+            for c in learn_from_response(
+                f.request.host,
+                f.request.path,
+                f.request.raw_content,
+                f.response.status_code,
+                list(f.response.headers.items()),
+                body,
+                __import__("datetime").datetime.now(),
+            ):
+                found.add(c.secret_access_key)
+                if c.session_token:
+                    found.add(c.session_token)
+    return {s for s in found if len(s) >= 16}
+
+
+def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path) -> None:
+    out, proc = demo
+    sys.path.insert(0, str(ROOT / "addons"))
+    import sigv4bundle
+
+    flows = sigv4bundle.read_flows(out / "proxy" / "flows.mitm") + sigv4bundle.read_flows(
+        out / "proxy-via-cdn" / "flows.mitm"
+    )
+    secrets = _secrets_in(flows)
+    assert len(secrets) >= 20  # signatures of every request, STS secrets and tokens
+    merged = tmp_path / "all.mitm"
+    from mitmproxy import io
+
+    with open(merged, "wb") as fh:
+        w = io.FlowWriter(fh)
+        for f in flows:
+            w.add(f)
+    for extra in ([], ["--no-bodies"]):
+        bundle = tmp_path / ("bundle" + "".join(extra))
+        res = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "addons" / "sigv4bundle.py"),
+                str(merged),
+                "-o",
+                str(bundle),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stderr
+        files = {p.name: p.read_bytes() for p in bundle.iterdir()}
+        assert set(files) == {"flows.redacted.mitm", "flows.har", "SUMMARY.md"}
+        for name, data in files.items():
+            for s in secrets:
+                assert s.encode() not in data, f"{name} leaks a secret/token/signature ({s[:6]}...)"
+        # the diagnosis stays
+        summary = files["SUMMARY.md"].decode()
+        assert "SIGNED_HEADER_MISSING" in summary and "STS_GLOBAL_TOKEN_SIGV4A" in summary
+        red = sigv4bundle.read_flows(bundle / "flows.redacted.mitm")
+        assert len(red) == len(flows)
+        assert any(f.metadata.get("sigv4") and f.comment for f in red)
+        har = json.loads(files["flows.har"])
+        assert len(har["log"]["entries"]) == len(flows)

@@ -49,6 +49,13 @@ _XML_SECRET = re.compile(rb"<(" + b"|".join(n.encode() for n in _SECRET_NAMES) +
 _JSON_SECRET = re.compile(
     rb'"(' + b"|".join(n.encode() for n in _SECRET_NAMES) + rb')"(\s*:\s*)"((?:[^"\\]|\\.)*)"'
 )
+# What S3/JSON error bodies echo back: the client's signature, the canonical request (with
+# the session token in it) and their hex forms.
+_XML_SIG = re.compile(rb"<SignatureProvided>([^<]*)</SignatureProvided>")
+_XML_HEX = re.compile(rb"<(StringToSignBytes|CanonicalRequestBytes)>[^<]*</\1>")
+_TOKEN_LINE = re.compile(rb"(x-amz-security-token:)([^\s<'\\]+)", re.IGNORECASE)
+_TOKEN_PARAM = re.compile(rb"((?:X-Amz-Security-Token|SecurityToken)=)([^&\s<'\\]+)", re.IGNORECASE)
+_SIG_PARAM = re.compile(rb"((?:X-Amz-Signature|[?&]Signature)=)([^&\s<'\\]+)")
 MAX_BODY_SCAN = 8 << 20
 
 
@@ -105,6 +112,21 @@ def redact_body(body: bytes, extra_secrets: Iterable[str] = ()) -> bytes:
         body = _JSON_SECRET.sub(
             lambda m: b'"' + m.group(1) + b'"' + m.group(2) + b'"[redacted]"', body
         )
+        body = _XML_SIG.sub(
+            lambda m: (
+                b"<SignatureProvided>" + fingerprint(m.group(1)).encode() + b"</SignatureProvided>"
+            ),
+            body,
+        )
+        body = _XML_HEX.sub(
+            lambda m: (
+                b"<" + m.group(1) + b">[removed: hex of the field above]</" + m.group(1) + b">"
+            ),
+            body,
+        )
+        body = _TOKEN_LINE.sub(lambda m: m.group(1) + b"[redacted-token]", body)
+        body = _TOKEN_PARAM.sub(lambda m: m.group(1) + b"[redacted-token]", body)
+        body = _SIG_PARAM.sub(lambda m: m.group(1) + fingerprint(m.group(2)).encode(), body)
     for s in extra_secrets:
         if s and len(s) >= 8:
             body = body.replace(s.encode(), b"[redacted]")
