@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import signal
 import socket
 import socketserver
 import ssl
@@ -43,7 +41,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakeaws import make_ca, make_leaf  # noqa: E402
+from fakeaws import announce_and_wait, make_ca, make_leaf  # noqa: E402
 
 MAX_LINE = 65536
 
@@ -449,18 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         connect_to=args.connect_to,
     )
     info = {"port": hop.port, "ca": str(hop.ca_path)}
-    if args.ready_file:
-        tmp = Path(args.ready_file + ".tmp")
-        tmp.write_text(json.dumps(info))
-        tmp.replace(args.ready_file)
-    print(json.dumps(info), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1):
-            pass
-    except KeyboardInterrupt:
-        pass
+    announce_and_wait(info, args.ready_file)
     hop.stop()
     return 0
 

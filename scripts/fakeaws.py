@@ -2020,6 +2020,23 @@ def _parse_credential_arg(value: str) -> tuple[str, str]:
     return akid, secret
 
 
+def announce_and_wait(info: dict[str, Any], ready_file: str | None) -> None:
+    """Print the listening info (and write it atomically to ``ready_file``), then block
+    until SIGTERM or Ctrl-C. Shared by fakeaws and badhop."""
+    if ready_file:
+        tmp = Path(ready_file + ".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(ready_file)
+    print(json.dumps(info), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -2063,18 +2080,7 @@ def main(argv: list[str] | None = None) -> int:
     state.ip_region = args.ip_region
     state.ip_sts_global = args.ip_sts_global
     info = {"http_port": state.http_port, "https_port": state.https_port, "ca": str(state.ca_path)}
-    if args.ready_file:
-        tmp = Path(args.ready_file + ".tmp")
-        tmp.write_text(json.dumps(info))
-        tmp.replace(args.ready_file)
-    print(json.dumps(info), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1):
-            pass
-    except KeyboardInterrupt:
-        pass
+    announce_and_wait(info, args.ready_file)
     state.stop()
     return 0
 
