@@ -25,6 +25,32 @@ from sigv4core.verify import (
 )
 
 MAX_VARIANTS = 200
+COMMON_MEDIA_TYPES = (
+    "text/csv",
+    "text/plain",
+    "application/octet-stream",
+    "binary/octet-stream",
+    "application/json",
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "application/zip",
+    "application/xml",
+    "text/xml",
+    "text/html",
+    "video/mp4",
+    "audio/mpeg",
+    "application/gzip",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "text/plain; charset=utf-8",
+    "application/json; charset=utf-8",
+    "text/csv; charset=utf-8",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+)
 
 
 @dataclass(frozen=True)
@@ -184,6 +210,19 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
                     f"header '{name}' was signed as {desc}: {val[:80]!r}, sent as {joined[:80]!r}",
                     _with_header(creq, name, val),
                     evidence={"header": name, "signed_value": val, "value_here": joined},
+                )
+
+    # The value of a signed Content-Type that was not sent (or sent differently): the
+    # common media types, so the finding can say which value to send.
+    if "content-type" in auth.signed_headers:
+        sent = c.canonical_header_value(req.header("content-type") or "")
+        for mt in COMMON_MEDIA_TYPES:
+            if mt != sent:
+                yield Candidate(
+                    "header",
+                    f"header 'content-type' was signed as {mt!r}, sent as {sent!r}",
+                    _with_header(creq, "content-type", mt),
+                    evidence={"header": "content-type", "signed_value": mt, "value_here": sent},
                 )
 
     # Payload hash modes.

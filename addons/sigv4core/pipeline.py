@@ -72,7 +72,7 @@ def inspect_request(
     forensic = None
     if (
         v.verdict == "invalid"
-        and v.reason == "signature_mismatch"
+        and v.reason in ("signature_mismatch", "signed_header_missing")
         and v.credential is not None
         and search_variants
     ):

@@ -156,7 +156,12 @@ def signed_header_missing(ctx: Context) -> Iterable[Finding]:
     missing = ctx.v.missing_headers
     if not missing or ctx.v.verdict == "valid":
         return
-    values = ctx.v.detail.get("values", {})
+    values = dict(ctx.v.detail.get("values", {}))
+    fz = ctx.forensic or {}
+    if fz.get("explained") and fz.get("kind") == "header":
+        ev = fz.get("evidence") or {}
+        if ev.get("header") in missing and ev.get("signed_value"):
+            values[ev["header"]] = ev["signed_value"]
     for name in missing:
         value = values.get(name)
         header = "-".join(p.capitalize() for p in name.split("-"))
@@ -358,6 +363,8 @@ def forensic_cause(ctx: Context) -> Iterable[Finding]:
     fz = ctx.forensic
     if not fz or not fz.get("explained"):
         return
+    if fz["kind"] == "header" and (fz.get("evidence") or {}).get("header") in ctx.v.missing_headers:
+        return  # SIGNED_HEADER_MISSING names the value
     code, fix = FORENSIC_CODES[fz["kind"]]
     ev = dict(fz.get("evidence") or {})
     ev.update(where="inferred", variant=fz["description"], tried=fz.get("tried"))
