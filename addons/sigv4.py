@@ -11,6 +11,7 @@ report. It never modifies, blocks or delays traffic. All protocol logic lives in
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -27,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # so the core imports 
 from mitmproxy import command, contentviews, ctx, exceptions, flow, http, types  # noqa: E402
 from mitmproxy.hooks import UpdateHook  # noqa: E402
 from mitmproxy.utils import human  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+from rich.text import Text  # noqa: E402
 
 from sigv4core import credentials as creds_mod  # noqa: E402
 from sigv4core.authparse import parse_auth  # noqa: E402
@@ -40,6 +44,27 @@ from sigv4core.verify import VerifySession  # noqa: E402
 log = logging.getLogger("sigv4")
 
 META_KEY = "sigv4"
+VERDICT_STYLE = {
+    "valid": "green",
+    "invalid": "bold red",
+    "unverified": "yellow",
+    "unsigned": "blue",
+}
+
+
+def _render(obj: Any) -> str:
+    """Render rich output to a string for the log (ANSI colors only on a terminal): printing
+    directly would ignore -q and break the console UI."""
+    buf = io.StringIO()
+    Console(
+        file=buf,
+        force_terminal=sys.stdout.isatty(),
+        width=200,
+        color_system="standard" if sys.stdout.isatty() else None,
+    ).print(obj)
+    return buf.getvalue().rstrip("\n")
+
+
 MAX_PENDING = 10000
 ERROR_BODY_LIMIT = 1 << 20
 
@@ -525,25 +550,33 @@ class SigV4Inspector:
             self._log_line(f, insp)
 
     def _log_line(self, f: http.HTTPFlow, insp: Inspection) -> None:
+        """One line per AWS flow (colored when the terminal takes it), the diagnosis under it."""
         rec = insp.record
-        codes = ",".join(d["code"] for d in rec["findings"] if d["severity"] != "info")
-        line = f"[sigv4] {rec['verdict'].upper():10} {rec['method']} {rec['url'][:120]}"
-        if codes:
-            line += f"  {codes}"
+        text = Text()
+        text.append("[sigv4] ", style="bold")
+        text.append(f"{rec['verdict'].upper():10}", style=VERDICT_STYLE.get(rec["verdict"], ""))
+        text.append(f" {rec['method']} {rec['url'][:120]}")
+        for d in rec["findings"]:
+            if d["severity"] != "info":
+                text.append(f"  {d['code']}", style="red" if d["severity"] == "error" else "yellow")
+        if insp.marker:
+            text.append(f"\n         {insp.comment}", style="dim" if insp.marker != ":x:" else "")
         level = logging.WARNING if insp.marker == ":x:" else logging.INFO
-        log.log(level, "%s\n         %s", line, insp.comment) if insp.marker else log.log(
-            level, "%s", line
-        )
+        log.log(level, "%s", _render(text))
 
     def summary_text(self) -> str:
         total = sum(self.counts.values())
-        lines = [
-            f"sigv4 summary: {total} AWS flow(s): "
-            + ", ".join(f"{k} {n}" for k, n in sorted(self.counts.items()))
-        ]
+        head = f"sigv4 summary: {total} AWS flow(s): " + ", ".join(
+            f"{k} {n}" for k, n in sorted(self.counts.items())
+        )
+        if not self.codes:
+            return head
+        table = Table()
+        table.add_column("finding code")
+        table.add_column("flows", justify="right")
         for code, n in self.codes.most_common():
-            lines.append(f"  {code:32} {n}")
-        return "\n".join(lines)
+            table.add_row(code, str(n))
+        return head + "\n" + _render(table)
 
     def _log_summary(self) -> None:
         if sum(self.counts.values()):

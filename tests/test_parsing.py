@@ -1,0 +1,85 @@
+"""Authorization parsing never raises and says precisely what is wrong; endpoint inference
+from botocore's data says nothing rather than guess."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from sigv4core.authparse import parse_auth
+from sigv4core.endpoints import host_info
+from sigv4core.model import DictKeyring, WireRequest, aws_header_digest
+from sigv4core.pipeline import inspect_request
+
+GOOD = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=" + "a" * 64)
+
+
+def req(auth: str) -> WireRequest:
+    return WireRequest.build("GET", "/", [("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z"),
+                                          ("Authorization", auth)], b"")
+
+
+@pytest.mark.parametrize(
+    "auth,expect",
+    [
+        (GOOD.replace("Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, ", ""), "requires 'Credential'"),
+        (GOOD.replace("SignedHeaders=host;x-amz-date, ", ""), "requires 'SignedHeaders'"),
+        (GOOD.replace(", Signature=" + "a" * 64, ""), "requires 'Signature'"),
+        (GOOD.replace("SignedHeaders=", "SignedHeaders"), "has no '='"),
+        (GOOD.replace("us-east-1/service/", "service/"), "is not a valid scope"),
+        (GOOD.replace("20150830/", "2015-08-30/"), "is not YYYYMMDD"),
+        (GOOD.replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA512"), "Unsupported AWS 'algorithm'"),
+    ],
+)
+def test_malformed_authorization_is_named(auth: str, expect: str) -> None:
+    a = parse_auth(req(auth))
+    assert a.malformed and expect in (a.error or ""), a.error
+    now = datetime(2015, 8, 30, 12, 36, tzinfo=UTC)
+    insp = inspect_request(req(auth), DictKeyring(), flow_id="m", url="https://x/", seen_at=now, now=now)
+    assert insp.verification.verdict == "invalid"
+    f = next(f for f in insp.findings if f.code == "MALFORMED_AUTHORIZATION")
+    if a.location == "header":
+        assert f.evidence["authorization_sha256_b64"] == aws_header_digest(auth)
+
+
+@pytest.mark.parametrize("auth", ["", "Bearer abc", "Basic dXNlcjpwdw==", "AWS", "AWS4-", "\x00\xff", "AWS4-HMAC-SHA256"])
+def test_odd_headers_never_raise(auth: str) -> None:
+    a = parse_auth(req(auth))
+    assert a.scheme in ("none", "sigv4", "sigv4a", "sigv2")
+
+
+def test_query_auth_missing_parts() -> None:
+    r = WireRequest.build("GET", "/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20150830T123600Z",
+                          [("Host", "b.s3.amazonaws.com")], b"")
+    a = parse_auth(r)
+    assert a.location == "query" and a.malformed and "X-Amz-Credential" in (a.error or "")
+
+
+@pytest.mark.parametrize(
+    "host,service,region",
+    [
+        ("s3.amazonaws.com", "s3", "us-east-1"),
+        ("bucket.s3.eu-west-1.amazonaws.com", "s3", "eu-west-1"),
+        ("bucket.s3.amazonaws.com", "s3", None),  # global virtual-host name: region unknown
+        ("bucket.s3-accelerate.amazonaws.com", "s3", None),
+        ("s3.dualstack.us-east-2.amazonaws.com", "s3", "us-east-2"),
+        ("ap-123456789012.s3-accesspoint.us-west-2.amazonaws.com", "s3", "us-west-2"),
+        ("kms-fips.us-east-1.amazonaws.com", "kms", "us-east-1"),
+        ("email.us-west-2.amazonaws.com", "ses", "us-west-2"),
+        ("abc.execute-api.eu-central-1.amazonaws.com", "execute-api", "eu-central-1"),
+        ("search-d.eu-west-1.es.amazonaws.com", "es", "eu-west-1"),
+        ("x.us-east-1.aoss.amazonaws.com", "aoss", "us-east-1"),
+        ("sts.amazonaws.com", "sts", "us-east-1"),
+        ("minio.internal:9000", None, None),
+        ("127.0.0.1:9000", None, None),
+    ],
+)
+def test_host_info(host: str, service: str | None, region: str | None) -> None:
+    info = host_info(host)
+    assert (info.service, info.region) == (service, region)
+
+
+def test_mrap_host() -> None:
+    assert host_info("mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com").mrap
