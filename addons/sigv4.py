@@ -61,7 +61,7 @@ def _render(obj: Any) -> str:
         force_terminal=sys.stdout.isatty(),
         width=200,
         color_system="standard" if sys.stdout.isatty() else None,
-    ).print(obj)
+    ).print(obj, soft_wrap=isinstance(obj, Text))
     return buf.getvalue().rstrip("\n")
 
 

@@ -289,7 +289,7 @@ def signature_mismatch(ctx: Context) -> Iterable[Finding]:
         "SIGNATURE_MISMATCH",
         "error",
         f"The {scheme} recomputed from this request with the secret of {v.auth.access_key_id} ({v.credential_source}) does not match the one sent.",
-        "Compare the canonical request below with the one your SDK logged (botocore: boto3.set_stream_logger('botocore.auth')); check the secret key and anything that edits the request after signing.",
+        "Compare the record's canonical request (sigv4.explain, or the AWS Signature view) with the one your SDK logged (botocore: boto3.set_stream_logger('botocore.auth')); check the secret key and anything that edits the request after signing.",
         signature=fingerprint(v.auth.signature) if v.auth.signature else None,
     )
 
