@@ -198,3 +198,22 @@ def test_mrap_with_sigv4() -> None:
         endpoint_url="https://mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com",
     )
     assert "MRAP_REQUIRES_SIGV4A" in codes(run(req))
+
+
+def test_permission_denial_is_not_a_signature_problem() -> None:
+    from sigv4core.pipeline import parse_response
+
+    req = capture("s3", lambda c: c.get_object(Bucket="bucket", Key="k"))
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>'
+        b"<RequestId>R1</RequestId><HostId>H</HostId></Error>"
+    )
+    insp = run(req, response=parse_response(403, [("Content-Type", "application/xml")], body))
+    f = next(f for f in insp.findings if f.code == "PERMISSION_DENIED")
+    assert f.severity == "info" and "not a signature problem" in f.message
+    assert "SERVER_REJECTED" not in codes(insp)
+    assert insp.record["response"] == {
+        "status": 403,
+        "aws_error_code": "AccessDenied",
+        "aws_error_message": "Access Denied",
+    }
