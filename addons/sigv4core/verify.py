@@ -39,11 +39,13 @@ Checker = Callable[[str, str], bool]
 # Canonical query variants real signers produce, tried when the primary form does not match:
 # pure-Python botocore keeps raw pairs; form encoders read '+' as a space; AWS IoT appends
 # X-Amz-Security-Token to a presigned URL after signing.
-QUERY_VARIANTS: tuple[tuple[c.QueryMode, bool], ...] = (
-    ("raw", False),
-    ("plus-space", False),
-    ("aws", True),
-    ("raw", True),
+QUERY_VARIANTS: tuple[tuple[c.QueryMode, bool, bool], ...] = (
+    ("raw", False, False),
+    ("plus-space", False, False),
+    ("aws", True, False),
+    ("raw", True, False),
+    ("aws", False, True),  # S3 path signed exactly as sent
+    ("raw", False, True),
 )
 
 
@@ -88,11 +90,17 @@ def build_canonical_request(
     query_mode: c.QueryMode = "aws",
     s3_rules: bool | None = None,
     token_unsigned: bool = False,
+    raw_path: bool = False,
 ) -> tuple[str, list[str]]:
     """The canonical request for a SigV4/SigV4a request as seen, and the signed headers
     that are absent. ``s3_rules`` overrides the path rules chosen from the scope."""
     s3 = is_s3(auth) if s3_rules is None else s3_rules
-    uri = c.canonical_uri(req.path, normalize=not s3, double_encode=not s3)
+    # raw_path: S3 signers that sign the path exactly as given (awscrt without double encoding)
+    uri = (
+        req.path or "/"
+        if raw_path
+        else c.canonical_uri(req.path, normalize=not s3, double_encode=not s3)
+    )
     exclude: tuple[str, ...] = ("X-Amz-Signature",) if auth.location == "query" else ()
     if token_unsigned:
         # presigned URLs to which the session token was appended after signing (AWS IoT)
@@ -390,8 +398,11 @@ class VerifySession:
         check = make_checker(auth, cred)
         ok = check(v.string_to_sign, auth.signature)
         if not ok:
-            for mode, unsigned_token in QUERY_VARIANTS:
+            s3 = is_s3(auth) if self.s3_rules is None else self.s3_rules
+            for mode, unsigned_token, raw_path in QUERY_VARIANTS:
                 if unsigned_token and (auth.location != "query" or not auth.session_token):
+                    continue
+                if raw_path and not s3:
                     continue
                 alt, _ = build_canonical_request(
                     req,
@@ -400,6 +411,7 @@ class VerifySession:
                     query_mode=mode,
                     s3_rules=self.s3_rules,
                     token_unsigned=unsigned_token,
+                    raw_path=raw_path,
                 )
                 if alt == creq:
                     continue
@@ -408,7 +420,11 @@ class VerifySession:
                 )
                 if check(alt_sts, auth.signature):
                     ok = True
-                    v.variant = f"query:{mode}" + (":token-unsigned" if unsigned_token else "")
+                    v.variant = (
+                        ("path:as-sent," if raw_path else "")
+                        + f"query:{mode}"
+                        + (":token-unsigned" if unsigned_token else "")
+                    )
                     v.canonical_request, v.string_to_sign = alt, alt_sts
                     break
         v.signature_ok = ok
