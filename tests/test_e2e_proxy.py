@@ -241,16 +241,27 @@ def test_large_upload_verified_while_streaming(tmp_path: Path, opts: tuple[str, 
 def test_proxy_option_that_breaks_a_signature_is_named(tmp_path: Path) -> None:
     """Valid as the client sent it, broken as mitmproxy forwarded it: the finding says which
     option did it, and the server's echo confirms the change."""
-    (tmp_path / "aws-credentials").write_text(f"[default]\naws_access_key_id = {K1[0]}\naws_secret_access_key = {K1[1]}\n")
+    (tmp_path / "aws-credentials").write_text(
+        f"[default]\naws_access_key_id = {K1[0]}\naws_secret_access_key = {K1[1]}\n"
+    )
     server = fakeaws.start_fakeaws(tmp_path / "certs", credentials=dict([K1]))
-    proxy = start_mitmdump(tmp_path, "--set", "modify_headers=|~q|Content-Type|application/json",
-                           env=clean_aws_env(tmp_path), save=False)
+    proxy = start_mitmdump(
+        tmp_path,
+        "--set",
+        "modify_headers=|~q|Content-Type|application/json",
+        env=clean_aws_env(tmp_path),
+        save=False,
+    )
     try:
         with pytest.raises(ClientError):
             client({"proxy": proxy, "server": server}, "dynamodb").list_tables()
         (r,) = proxy.wait_records(1)
         assert r["verdict"] == "valid"  # as the client sent it
-        mod = [f for f in r["findings"] if f["code"] == "HEADER_MODIFIED" and f["evidence"]["where"] == "in-proxy"]
+        mod = [
+            f
+            for f in r["findings"]
+            if f["code"] == "HEADER_MODIFIED" and f["evidence"]["where"] == "in-proxy"
+        ]
         assert mod and mod[0]["evidence"]["header"] == "content-type"
         assert mod[0]["evidence"]["cause"] == "modify_headers option"
         assert mod[0]["evidence"]["upstream"] == "application/json"

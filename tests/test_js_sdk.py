@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from proxyharness import clean_aws_env, start_mitmdump
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
@@ -27,14 +28,23 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_js_sdk_v3_requests_verify(tmp_path: Path) -> None:
-    (tmp_path / "aws-credentials").write_text(f"[default]\naws_access_key_id = {K1[0]}\naws_secret_access_key = {K1[1]}\n")
+    (tmp_path / "aws-credentials").write_text(
+        f"[default]\naws_access_key_id = {K1[0]}\naws_secret_access_key = {K1[1]}\n"
+    )
     server = fakeaws.start_fakeaws(tmp_path / "certs", credentials=dict([K1]))
     proxy = start_mitmdump(tmp_path, env=clean_aws_env(tmp_path), save=False)
     try:
-        env = clean_aws_env(tmp_path, PROXY_URL=proxy.url, NODE_EXTRA_CA_CERTS=proxy.ca,
-                            ENDPOINT=f"https://127.0.0.1:{server.https_port}",
-                            AWS_ACCESS_KEY_ID=K1[0], AWS_SECRET_ACCESS_KEY=K1[1])
-        out = subprocess.run(["node", str(JS / "client.mjs")], env=env, capture_output=True, text=True, timeout=60)
+        env = clean_aws_env(
+            tmp_path,
+            PROXY_URL=proxy.url,
+            NODE_EXTRA_CA_CERTS=proxy.ca,
+            ENDPOINT=f"https://127.0.0.1:{server.https_port}",
+            AWS_ACCESS_KEY_ID=K1[0],
+            AWS_SECRET_ACCESS_KEY=K1[1],
+        )
+        out = subprocess.run(
+            ["node", str(JS / "client.mjs")], env=env, capture_output=True, text=True, timeout=60
+        )
         results = json.loads(out.stdout.strip().splitlines()[-1])
         assert all(v == "ok" for v in results.values()), results
         recs = proxy.wait_records(6)

@@ -12,19 +12,32 @@ from sigv4core.endpoints import host_info
 from sigv4core.model import DictKeyring, WireRequest, aws_header_digest
 from sigv4core.pipeline import inspect_request
 
-GOOD = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-        "SignedHeaders=host;x-amz-date, Signature=" + "a" * 64)
+GOOD = (
+    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=" + "a" * 64
+)
 
 
 def req(auth: str) -> WireRequest:
-    return WireRequest.build("GET", "/", [("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z"),
-                                          ("Authorization", auth)], b"")
+    return WireRequest.build(
+        "GET",
+        "/",
+        [
+            ("Host", "example.amazonaws.com"),
+            ("X-Amz-Date", "20150830T123600Z"),
+            ("Authorization", auth),
+        ],
+        b"",
+    )
 
 
 @pytest.mark.parametrize(
     "auth,expect",
     [
-        (GOOD.replace("Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, ", ""), "requires 'Credential'"),
+        (
+            GOOD.replace("Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, ", ""),
+            "requires 'Credential'",
+        ),
         (GOOD.replace("SignedHeaders=host;x-amz-date, ", ""), "requires 'SignedHeaders'"),
         (GOOD.replace(", Signature=" + "a" * 64, ""), "requires 'Signature'"),
         (GOOD.replace("SignedHeaders=", "SignedHeaders"), "has no '='"),
@@ -37,22 +50,30 @@ def test_malformed_authorization_is_named(auth: str, expect: str) -> None:
     a = parse_auth(req(auth))
     assert a.malformed and expect in (a.error or ""), a.error
     now = datetime(2015, 8, 30, 12, 36, tzinfo=UTC)
-    insp = inspect_request(req(auth), DictKeyring(), flow_id="m", url="https://x/", seen_at=now, now=now)
+    insp = inspect_request(
+        req(auth), DictKeyring(), flow_id="m", url="https://x/", seen_at=now, now=now
+    )
     assert insp.verification.verdict == "invalid"
     f = next(f for f in insp.findings if f.code == "MALFORMED_AUTHORIZATION")
     if a.location == "header":
         assert f.evidence["authorization_sha256_b64"] == aws_header_digest(auth)
 
 
-@pytest.mark.parametrize("auth", ["", "Bearer abc", "Basic dXNlcjpwdw==", "AWS", "AWS4-", "\x00\xff", "AWS4-HMAC-SHA256"])
+@pytest.mark.parametrize(
+    "auth", ["", "Bearer abc", "Basic dXNlcjpwdw==", "AWS", "AWS4-", "\x00\xff", "AWS4-HMAC-SHA256"]
+)
 def test_odd_headers_never_raise(auth: str) -> None:
     a = parse_auth(req(auth))
     assert a.scheme in ("none", "sigv4", "sigv4a", "sigv2")
 
 
 def test_query_auth_missing_parts() -> None:
-    r = WireRequest.build("GET", "/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20150830T123600Z",
-                          [("Host", "b.s3.amazonaws.com")], b"")
+    r = WireRequest.build(
+        "GET",
+        "/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20150830T123600Z",
+        [("Host", "b.s3.amazonaws.com")],
+        b"",
+    )
     a = parse_auth(r)
     assert a.location == "query" and a.malformed and "X-Amz-Credential" in (a.error or "")
 
