@@ -217,3 +217,112 @@ def test_permission_denial_is_not_a_signature_problem() -> None:
         "aws_error_code": "AccessDenied",
         "aws_error_message": "Access Denied",
     }
+
+
+def _with_signed(req: WireRequest, extra: str) -> WireRequest:
+    auth = req.header("authorization") or ""
+    hdrs = [
+        (
+            k,
+            auth.replace("SignedHeaders=", f"SignedHeaders={extra};")
+            if k.lower() == "authorization"
+            else v,
+        )
+        for k, v in req.headers
+    ]
+    return WireRequest.build(req.method, req.target, hdrs, req.body, authority=req.authority)
+
+
+def test_changed_after_proxy_names_the_hop() -> None:
+    from sigv4core.pipeline import parse_response
+
+    req = capture("dynamodb", lambda c: c.list_tables())
+    body = b'{"__type":"com.amazon.coral.service#InvalidSignatureException","message":"The request signature we calculated does not match the signature you provided."}'
+    resp = parse_response(
+        400, [("Content-Type", "application/x-amz-json-1.0"), ("Via", "1.1 corp-proxy")], body
+    )
+    insp = run(req, response=resp)
+    assert insp.verification.verdict == "valid"
+    f = next(f for f in insp.findings if f.code == "CHANGED_AFTER_PROXY")
+    assert f.evidence["hop"] == "1.1 corp-proxy" and "Host" in f.evidence["suspects"][0]
+
+
+def test_checksum_trailer_mismatch() -> None:
+    req = capture("s3", lambda c: c.put_object(Bucket="b", Key="k", Body=b"hello world" * 10))
+    assert req.header("x-amz-content-sha256") == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    body = bytearray(req.body or b"")
+    body[body.index(b"\r\n") + 2] ^= 1  # one data byte; the trailer keeps the old CRC
+    bad = WireRequest.build(
+        req.method, req.target, req.headers, bytes(body), authority=req.authority
+    )
+    insp = run(bad)
+    f = next(f for f in insp.findings if f.code == "CHECKSUM_MISMATCH")
+    assert f.evidence["location"] == "trailer" and f.evidence["algorithm"] == "crc32"
+
+
+def test_presign_not_yet_valid_and_outlives_credentials() -> None:
+    import botocore.config
+
+    tmp = ("ASIAEXAMPLETEMPKEY01", "tmpsecrettmpsecrettmpsecret", "IQoJb3JpZ2luX2Vj" + "Q" * 700)
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id=tmp[0],
+        aws_secret_access_key=tmp[1],
+        aws_session_token=tmp[2],
+        config=botocore.config.Config(signature_version="s3v4"),
+    )
+    req = presigned(
+        s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=7200)
+    )
+    expiry = datetime.now(UTC) + timedelta(minutes=30)
+    kr = DictKeyring(
+        [Credential(tmp[0], tmp[1], tmp[2], source="learned:sts-assume-role", expiry=expiry)]
+    )
+    c = codes(run(req, keyring=kr, now=datetime.now(UTC)))
+    assert "PRESIGN_OUTLIVES_CREDENTIALS" in c
+    assert "PRESIGN_NOT_YET_VALID" in codes(
+        run(req, keyring=kr, now=datetime.now(UTC) - timedelta(hours=1))
+    )
+
+
+def test_scope_date_and_terminator() -> None:
+    req = capture("sts", lambda c: c.get_caller_identity())
+    amz = req.header("x-amz-date") or ""
+    day = f"{(int(amz[6:8]) % 28) + 1:02d}"
+    moved = WireRequest.build(
+        req.method,
+        req.target,
+        [(k, amz[:6] + day + amz[8:] if k.lower() == "x-amz-date" else v) for k, v in req.headers],
+        req.body,
+        authority=req.authority,
+    )
+    assert "SCOPE_DATE_MISMATCH" in codes(run(moved, now=datetime.now(UTC)))
+    term = WireRequest.build(
+        req.method,
+        req.target,
+        [(k, v.replace("/aws4_request", "/aws4_requests")) for k, v in req.headers],
+        req.body,
+        authority=req.authority,
+    )
+    assert "SCOPE_TERMINATOR" in codes(run(term))
+
+
+def test_plain_chunked_upload_to_s3() -> None:
+    req = capture(
+        "s3",
+        lambda c: c.put_object(Bucket="b", Key="k", Body=b"x"),
+        request_checksum_calculation="when_required",
+    )
+    hdrs = [(k, v) for k, v in req.headers if k.lower() != "content-length"] + [
+        ("Transfer-Encoding", "chunked")
+    ]
+    insp = run(WireRequest.build(req.method, req.target, hdrs, req.body, authority=req.authority))
+    f = next(f for f in insp.findings if f.code == "TRANSFER_ENCODING_UNSUPPORTED")
+    assert "known length" in f.fix
+
+
+def test_volatile_header_signed() -> None:
+    req = _with_signed(capture("dynamodb", lambda c: c.list_tables()), "accept-encoding")
+    f = next(f for f in run(req).findings if f.code == "VOLATILE_HEADER_SIGNED")
+    assert f.severity == "warning" and f.evidence["headers"] == ["accept-encoding"]
