@@ -52,8 +52,12 @@ _SCHEME_NAME = {"sigv4": "SigV4", "sigv4a": "SigV4a", "sigv2": "SigV2", "none": 
 def comment_for(v: Verification, findings: list[Finding]) -> str:
     """One line a person understands: scheme, verdict, the first problem and its fix."""
     head = f"{_SCHEME_NAME.get(v.auth.scheme, v.auth.scheme)} {v.verdict}"
-    main = next((f for f in findings if f.severity == "error"), None) or next(
-        (f for f in findings if f.severity == "warning"), None
+    # the specific cause first: the server's refusal and the bare mismatch say least
+    generic = ("SERVER_REJECTED", "SIGNATURE_MISMATCH")
+    main = (
+        next((f for f in findings if f.severity == "error" and f.code not in generic), None)
+        or next((f for f in findings if f.severity == "error"), None)
+        or next((f for f in findings if f.severity == "warning"), None)
     )
     if main is None:
         return head
