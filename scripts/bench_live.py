@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Benchmark the addon's cost on live traffic: requests per second through mitmdump with
+and without it.
+
+Starts scripts/fakeaws.py in this process (threads on 127.0.0.1, verifying every signature
+with botocore's signers) and two mitmdump processes on 127.0.0.1 with the same options
+(``-q --set sigv4_quiet=true --set sigv4_report=...``), one of them with
+``-s addons/sigv4.py``. One boto3 S3 client per proxy (HTTPS through the proxy, TLS on
+both legs) sends N small requests (PutObject of a few hundred bytes and GetObject,
+alternating); the best of ``--rounds`` interleaved rounds is kept. Prints requests per
+second with and without the addon and their ratio (target >= 0.90), the median of the
+per-round ratios (on a small VM single rounds vary by +-10 %), and checks that every
+request got exactly one ``valid`` record.
+
+``start_proxy`` here is shared with scripts/bench_upload.py and scripts/soak.py.
+
+Usage: .venv/bin/python scripts/bench_live.py [-n 500] [--rounds 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests"), str(ROOT / "scripts")]
+
+import boto3  # noqa: E402
+import botocore.config  # noqa: E402
+import fakeaws  # noqa: E402
+
+from proxyharness import MITMDUMP, Proxy, clean_aws_env  # noqa: E402
+
+ADDON = ROOT / "addons" / "sigv4.py"
+AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
+TARGET = 0.90
+
+
+def fakeaws_nodelay() -> None:
+    """fakeaws writes a response's head and body in two small writes; with Nagle's
+    algorithm and delayed ACKs every response with a body then waits ~40 ms. Setting
+    TCP_NODELAY on its sockets (in this process only) makes the proxy, not that, the
+    measured cost."""
+    fakeaws._Handler.disable_nagle_algorithm = True
+
+
+def clean_process_env(home: Path) -> None:
+    """Run this process without the machine's AWS settings, proxy variables or CA
+    overrides (what tests/proxyharness.clean_aws_env gives mitmdump), so boto3 here
+    behaves the same on every machine and nothing leaves 127.0.0.1."""
+    env = clean_aws_env(home)
+    os.environ.clear()
+    os.environ.update(env)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_credentials(home: Path) -> None:
+    """The profile the addon verifies with (the fakeaws example key pair)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "aws-credentials").write_text(
+        f"[default]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\n"
+    )
+
+
+def start_proxy(
+    workdir: Path,
+    *,
+    addon: bool,
+    extra: Sequence[str] = (),
+    quiet: bool = True,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 30,
+) -> Proxy:
+    """mitmdump on 127.0.0.1 (free port), own confdir and report in ``workdir``, the sigv4
+    options always set (mitmproxy keeps unknown ``--set`` values, so both variants get the
+    same command line apart from ``-s``); returns once it accepts connections."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    confdir = workdir / "mitm-conf"
+    confdir.mkdir(exist_ok=True)
+    report = workdir / "report.jsonl"
+    log_path = workdir / "mitmdump.log"
+    port = free_port()
+    cmd = [
+        MITMDUMP,
+        "--listen-host",
+        "127.0.0.1",
+        "--listen-port",
+        str(port),
+        "--set",
+        f"confdir={confdir}",
+        "--set",
+        "ssl_insecure=true",
+        "--set",
+        "sigv4_quiet=true",
+        "--set",
+        f"sigv4_report={report}",
+    ]
+    if quiet:
+        cmd.append("-q")
+    if addon:
+        cmd += ["-s", str(ADDON)]
+    cmd += list(extra)
+    env = env or clean_aws_env(workdir)
+    with open(log_path, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+    end = time.monotonic() + ready_timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mitmdump exited early:\n{log_path.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"mitmdump did not start:\n{log_path.read_text(errors='replace')}")
+    while not (confdir / "mitmproxy-ca-cert.pem").exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    return Proxy(proc, port, confdir, report, log_path, None, env)
+
+
+def stop_proxy(proxy: Proxy) -> str:
+    """SIGTERM (mitmdump finishes its flows and closes the report), then the log."""
+    if proxy.proc.poll() is None:
+        proxy.proc.send_signal(signal.SIGTERM)
+        try:
+            proxy.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proxy.proc.kill()
+            proxy.proc.wait()
+    return proxy.output()
+
+
+def rss_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in KiB, from /proc."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(rest.split()[0])
+    return out
+
+
+def s3_client(proxy: Proxy, server: fakeaws.FakeAWS, **cfg: Any) -> Any:
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id=AKID,
+        aws_secret_access_key=SECRET,
+        endpoint_url=f"https://127.0.0.1:{server.https_port}",
+        verify=proxy.ca,
+        config=botocore.config.Config(
+            proxies={"https": proxy.url, "http": proxy.url},
+            retries={"max_attempts": 1},
+            s3={"addressing_style": "path"},
+            max_pool_connections=1,
+            **cfg,
+        ),
+    )
+
+
+def run_requests(client: Any, n: int, tag: str) -> float:
+    """Send ``n`` small requests (PutObject / GetObject alternating); return seconds."""
+    body = b"x" * 300
+    t = time.perf_counter()
+    for i in range(n):
+        key = f"{tag}/{i % 50}"
+        if i % 2 == 0:
+            client.put_object(Bucket="live", Key=key, Body=body)
+        else:
+            client.get_object(Bucket="live", Key=f"{tag}/{(i - 1) % 50}")["Body"].read()
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=500, help="requests per round (default 500)")
+    ap.add_argument("--rounds", type=int, default=5, help="best of N rounds (default 5)")
+    ap.add_argument("--quick", action="store_true", help="100 requests, 1 round (smoke run)")
+    args = ap.parse_args()
+    if args.quick:
+        args.n, args.rounds = 100, 1
+    tmp = Path(tempfile.mkdtemp(prefix="bench-live-"))
+    clean_process_env(tmp)
+    fakeaws_nodelay()
+    server = fakeaws.start_fakeaws(tmp / "fakeaws-certs")
+    proxies: dict[bool, Proxy] = {}
+    try:
+        for addon in (False, True):
+            work = tmp / ("addon" if addon else "plain")
+            write_credentials(work)
+            proxies[addon] = start_proxy(work, addon=addon)
+        clients = {addon: s3_client(p, server) for addon, p in proxies.items()}
+        clients[False].create_bucket(Bucket="live")
+        for addon, c in clients.items():  # warm-up: TLS, connection pools, lazy imports
+            run_requests(c, 20, f"warm-{addon}")
+        warm_records = len(proxies[True].records())
+        best: dict[bool, float] = {False: float("inf"), True: float("inf")}
+        round_ratios: list[float] = []
+        for r in range(args.rounds):
+            took_round: dict[bool, float] = {}
+            for addon in (False, True):
+                server.clear()
+                took = took_round[addon] = run_requests(clients[addon], args.n, f"r{r}")
+                best[addon] = min(best[addon], took)
+                assert len(server.requests) == args.n, "fakeaws did not see every request"
+                bad = [q.status for q in server.requests if q.status not in (None, 200)]
+                assert not bad, f"fakeaws refused requests: {Counter(bad)}"
+            round_ratios.append(took_round[False] / took_round[True])
+        recs = proxies[True].wait_records(warm_records + args.n * args.rounds, timeout=30)
+        verdicts = Counter(x["verdict"] for x in recs[warm_records:])
+        ids = [x["flow_id"] for x in recs]
+        print(
+            f"addon records: {len(recs) - warm_records} for {args.n * args.rounds} timed "
+            f"requests, {len(ids) - len(set(ids))} duplicate flow ids; verdicts: {dict(verdicts)}"
+        )
+        plain_rps, addon_rps = args.n / best[False], args.n / best[True]
+        print()
+        print(f"== summary (live HTTPS through mitmdump, {args.n} requests, best of {args.rounds})")
+        print(f"without addon                      : {plain_rps:8.1f} req/s")
+        print(f"with addon                         : {addon_rps:8.1f} req/s")
+        print(
+            f"  ratio with/without               : {addon_rps / plain_rps:8.2f}   (target >= {TARGET:.2f})"
+        )
+        print(
+            f"  median of the per-round ratios   : {statistics.median(round_ratios):8.2f}   "
+            f"(rounds: {', '.join(f'{x:.2f}' for x in round_ratios)})"
+        )
+        print(
+            f"  latency added per request        : {(best[True] - best[False]) / args.n * 1e3:8.2f} ms"
+        )
+        for addon, p in proxies.items():
+            json_tail = [ln for ln in p.output().splitlines() if "Traceback" in ln or "rror" in ln]
+            if json_tail:
+                print(f"mitmdump ({'addon' if addon else 'plain'}) log:", json.dumps(json_tail[:5]))
+        return 0
+    finally:
+        for p in proxies.values():
+            stop_proxy(p)
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

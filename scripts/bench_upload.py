@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Benchmark a large signed ``aws-chunked`` upload: verification throughput, end-to-end
+time through mitmdump with and without the addon, and the proxy's memory.
+
+The body is a ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`` upload (chunk signatures
+chained from a seed signature computed by botocore's SigV4Auth, a CRC32C checksum trailer
+and a trailer signature), generated on the fly and never held in memory whole.
+
+1. In-process: the core's ``VerifySession`` fed the generated body in 256 KiB pieces (as
+   scripts/bench_verify.py does) vs ``hashlib.sha256`` over the same pieces. Only the
+   ``feed``/``update`` calls are timed; the body is built 64 MiB at a time.
+2. End to end: a PUT of the body (http.client, generator body, known Content-Length)
+   through mitmdump on 127.0.0.1 to a sink server (a subprocess of this script) that reads
+   and discards it. Without the addon mitmdump runs with ``stream_large_bodies=1m`` (it
+   would buffer the whole body otherwise); with the addon only with
+   ``sigv4_stream_threshold=1m``, so the addon's own tap is what streams it. Each proxy
+   gets ``--rounds`` uploads (the best time is kept). The RSS of the mitmdump process is
+   sampled from /proc every 20 ms during the uploads; its growth over the RSS just before
+   them (after a small warm-up upload) must stay < 64 MiB.
+
+Usage: .venv/bin/python scripts/bench_upload.py [--mib 1024] [--chunk-kib 64] [--rounds 3]
+       [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import shutil
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests"), str(ROOT / "scripts")]
+
+from awscrt import checksums as crt  # noqa: E402
+from bench_live import (  # noqa: E402
+    AKID,
+    SECRET,
+    clean_process_env,
+    rss_kib,
+    start_proxy,
+    stop_proxy,
+    write_credentials,
+)
+from botocore.auth import SigV4Auth  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+from botocore.credentials import Credentials  # noqa: E402
+
+from proxyharness import Proxy  # noqa: E402
+from sigv4core.model import Credential, DictKeyring, WireRequest  # noqa: E402
+from sigv4core.verify import VerifySession  # noqa: E402
+
+MODE = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+NET_PIECE = 256 * 1024
+SEGMENT = 64 << 20
+RSS_TARGET_MIB = 64
+RATIO_TARGET = 0.8
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+class ChunkedUpload:
+    """A signed aws-chunked PUT of ``total`` bytes in ``chunk``-byte chunks to ``host``."""
+
+    def __init__(self, total: int, chunk: int, host: str, path: str = "/bench/big") -> None:
+        self.total, self.chunk, self.host, self.path = total, chunk, host, path
+        self.data = (bytes(range(256)) * (chunk // 256 + 1))[:chunk]
+        self.sizes = [chunk] * (total // chunk) + ([total % chunk] if total % chunk else [])
+        tail = (
+            len("0;chunk-signature=") + 64 + 2
+            + len("x-amz-checksum-crc32c:") + 8 + 2
+            + len("x-amz-trailer-signature:") + 64 + 2
+            + 2
+        )  # fmt: skip
+        self.content_length = tail + sum(
+            len(f"{n:x};chunk-signature=") + 64 + 2 + n + 2 for n in self.sizes
+        )
+        req = AWSRequest(
+            "PUT",
+            f"http://{host}{path}",
+            headers={
+                "Content-Encoding": "aws-chunked",
+                "X-Amz-Content-SHA256": MODE,
+                "X-Amz-Decoded-Content-Length": str(total),
+                "X-Amz-Trailer": "x-amz-checksum-crc32c",
+                "Content-Length": str(self.content_length),
+            },
+        )
+        SigV4Auth(Credentials(AKID, SECRET), "s3", "us-east-1").add_auth(req)
+        self.headers = [("Host", host), *((k, str(v)) for k, v in req.headers.items())]
+        auth = dict(req.headers)["Authorization"]
+        self.seed = auth.rsplit("Signature=", 1)[1]
+        self.amz_date = dict(req.headers)["X-Amz-Date"]
+        date = self.amz_date[:8]
+        self.scope = f"{date}/us-east-1/s3/aws4_request"
+        key = _hmac(("AWS4" + SECRET).encode(), date)
+        for part in ("us-east-1", "s3", "aws4_request"):
+            key = _hmac(key, part)
+        self.key = key
+
+    def _sig(self, sts: str) -> str:
+        return hmac.new(self.key, sts.encode(), hashlib.sha256).hexdigest()
+
+    def wire(self) -> WireRequest:
+        """The request head as the core sees it (body fed separately)."""
+        return WireRequest.build("PUT", self.path, self.headers, None, authority=self.host)
+
+    def pieces(self) -> Iterator[bytes]:
+        """The body, one aws-chunked frame at a time."""
+        prefix = f"AWS4-HMAC-SHA256-PAYLOAD\n{self.amz_date}\n{self.scope}\n"
+        full_hash = hashlib.sha256(self.data).hexdigest()
+        prev, crc = self.seed, 0
+        for n in self.sizes:
+            data = self.data if n == self.chunk else self.data[:n]
+            h = full_hash if n == self.chunk else hashlib.sha256(data).hexdigest()
+            prev = self._sig(f"{prefix}{prev}\n{EMPTY_SHA256}\n{h}")
+            crc = crt.crc32c(data, crc)
+            yield f"{n:x};chunk-signature={prev}\r\n".encode() + data + b"\r\n"
+        prev = self._sig(f"{prefix}{prev}\n{EMPTY_SHA256}\n{EMPTY_SHA256}")
+        trailer = f"x-amz-checksum-crc32c:{base64.b64encode(crc.to_bytes(4, 'big')).decode()}\n"
+        tsig = self._sig(
+            f"AWS4-HMAC-SHA256-TRAILER\n{self.amz_date}\n{self.scope}\n{prev}\n"
+            f"{hashlib.sha256(trailer.encode()).hexdigest()}"
+        )
+        yield (
+            f"0;chunk-signature={prev}\r\n{trailer.strip()}\r\n"
+            f"x-amz-trailer-signature:{tsig}\r\n\r\n"
+        ).encode()
+
+
+# -- 1. in-process verification throughput ------------------------------------------------
+
+
+def segments(up: ChunkedUpload) -> Iterator[bytes]:
+    """The body in SEGMENT-sized bytes objects (one at a time in memory)."""
+    buf = bytearray()
+    for p in up.pieces():
+        buf += p
+        if len(buf) >= SEGMENT:
+            yield bytes(buf)
+            buf.clear()
+    if buf:
+        yield bytes(buf)
+
+
+def bench_in_process(up: ChunkedUpload) -> tuple[float, float, int, Any]:
+    """Seconds spent in VerifySession.feed/finish and in sha256.update over the same
+    256 KiB pieces; bytes; the verification."""
+    keyring = DictKeyring([Credential(AKID, SECRET, source="bench")])
+    session = VerifySession(up.wire(), keyring)
+    sha = hashlib.sha256()
+    t_verify = t_sha = 0.0
+    size = 0
+    for seg in segments(up):
+        mv = memoryview(seg)
+        pieces = [mv[i : i + NET_PIECE] for i in range(0, len(seg), NET_PIECE)]
+        t = time.perf_counter()
+        for p in pieces:
+            session.feed(p)
+        t_verify += time.perf_counter() - t
+        t = time.perf_counter()
+        for p in pieces:
+            sha.update(p)
+        t_sha += time.perf_counter() - t
+        size += len(seg)
+    t = time.perf_counter()
+    v = session.finish()
+    t_verify += time.perf_counter() - t
+    assert size == up.content_length, (size, up.content_length)
+    return t_verify, t_sha, size, v
+
+
+# -- 2. end to end through mitmdump -------------------------------------------------------
+
+
+class _Sink(socketserver.StreamRequestHandler):
+    """HTTP/1.1 keep-alive handler that reads each request body into a scratch buffer and
+    answers 200 with the byte count in ``x-sink-bytes``."""
+
+    rbufsize = 1 << 20
+
+    def handle(self) -> None:
+        buf = memoryview(bytearray(1 << 20))
+        while True:
+            line = self.rfile.readline(65537)
+            if not line.strip():
+                return
+            headers: dict[str, str] = {}
+            while True:
+                h = self.rfile.readline(65537)
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                k, _, v = h.decode("latin-1").partition(":")
+                headers[k.strip().lower()] = v.strip()
+            got = 0
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                while True:
+                    size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                            pass
+                        break
+                    got += self._discard(buf, size)
+                    self.rfile.readline(65537)
+            else:
+                got = self._discard(buf, int(headers.get("content-length", "0") or 0))
+            self.wfile.write(
+                b'HTTP/1.1 200 OK\r\nServer: AmazonS3\r\nETag: "bench"\r\nContent-Length: 0\r\n'
+                + f"x-sink-bytes: {got}\r\n\r\n".encode()
+            )
+            self.wfile.flush()
+
+    def _discard(self, buf: memoryview, n: int) -> int:
+        got = 0
+        while got < n:
+            r = self.rfile.readinto(buf[: min(len(buf), n - got)])
+            if not r:
+                break
+            got += r
+        return got
+
+
+class _SinkServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve_sink(ready_file: str) -> None:
+    """Run the sink on 127.0.0.1 (free port) until killed; write the port to ``ready_file``."""
+    with _SinkServer(("127.0.0.1", 0), _Sink) as srv:
+        tmp = Path(ready_file + ".tmp")
+        tmp.write_text(str(srv.server_address[1]))
+        tmp.replace(ready_file)
+        srv.serve_forever()
+
+
+def start_sink(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    ready = tmp / "sink.port"
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-sink", str(ready)])
+    end = time.monotonic() + 20
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > end:
+            proc.kill()
+            raise RuntimeError("the sink server did not start")
+        time.sleep(0.05)
+    return proc, int(ready.read_text())
+
+
+class RssSampler(threading.Thread):
+    """Samples VmRSS of ``pid`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak = 0
+        self.samples = 0
+        self._stop_evt = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_evt.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid)["VmRSS"])
+            self.samples += 1
+            self._stop_evt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_evt.set()
+        self.join()
+
+
+def upload(proxy: Proxy, up: ChunkedUpload) -> tuple[float, int, int]:
+    """PUT the body through the proxy; return (seconds, status, bytes the sink got)."""
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=300)
+    try:
+        t = time.perf_counter()
+        conn.putrequest(
+            "PUT", f"http://{up.host}{up.path}", skip_host=True, skip_accept_encoding=True
+        )
+        for k, v in up.headers:
+            conn.putheader(k, v)
+        conn.endheaders()
+        for piece in up.pieces():
+            conn.send(piece)
+        resp = conn.getresponse()
+        resp.read()
+        took = time.perf_counter() - t
+        return took, resp.status, int(resp.getheader("x-sink-bytes") or -1)
+    finally:
+        conn.close()
+
+
+def run_e2e(
+    tmp: Path, sink_port: int, mib: int, chunk: int, addon: bool, rounds: int
+) -> dict[str, Any]:
+    """``rounds`` uploads through one mitmdump (after a 4 MiB warm-up): the best time, and
+    its RSS before the first and at its peak over all of them."""
+    work = tmp / ("addon" if addon else "plain")
+    write_credentials(work)
+    extra = ["--set", "sigv4_stream_threshold=1m"]
+    if not addon:
+        extra += ["--set", "stream_large_bodies=1m"]
+    proxy = start_proxy(work, addon=addon, extra=extra)
+    host = f"127.0.0.1:{sink_port}"
+    try:
+        warm = ChunkedUpload(4 << 20, chunk, host, "/bench/warm")
+        _, status, got = upload(proxy, warm)
+        assert status == 200 and got == warm.content_length, (status, got)
+        time.sleep(0.3)
+        before = rss_kib(proxy.proc.pid)
+        sampler = RssSampler(proxy.proc.pid)
+        sampler.start()
+        times = []
+        try:
+            for _ in range(rounds):
+                up = ChunkedUpload(mib << 20, chunk, host)
+                took, status, got = upload(proxy, up)
+                assert status == 200 and got == up.content_length, (status, got)
+                times.append(took)
+        finally:
+            sampler.stop()
+        after = rss_kib(proxy.proc.pid)
+        recs = proxy.wait_records(1 + rounds, timeout=20) if addon else []
+        return {
+            "seconds": min(times),
+            "times": times,
+            "rss_before": before["VmRSS"],
+            "rss_peak": max(sampler.peak, after["VmRSS"]),
+            "hwm": after["VmHWM"],
+            "samples": sampler.samples,
+            "records": recs[1:],
+        }
+    finally:
+        stop_proxy(proxy)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mib", type=int, default=1024, help="decoded upload size (default 1024)")
+    ap.add_argument("--chunk-kib", type=int, default=64, help="aws-chunked chunk size (default 64)")
+    ap.add_argument("--rounds", type=int, default=3, help="uploads per proxy, best kept (3)")
+    ap.add_argument("--quick", action="store_true", help="a 64 MiB upload, once (smoke run)")
+    ap.add_argument("--serve-sink", metavar="READY_FILE", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_sink:
+        serve_sink(args.serve_sink)
+        return 0
+    if args.quick:
+        args.mib, args.rounds = 64, 1
+    chunk = args.chunk_kib * 1024
+    tmp = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    clean_process_env(tmp)
+    sink, sink_port = start_sink(tmp)
+    try:
+        up = ChunkedUpload(args.mib << 20, chunk, f"127.0.0.1:{sink_port}")
+        t_verify, t_sha, size, v = bench_in_process(up)
+        ok = v.verdict == "valid" and all(c["ok"] for c in v.checksums) and v.checksums
+        print(
+            f"in-process: {v.verdict}, {v.chunks_verified}/{v.chunks} chunk signatures, "
+            f"checksums {[(c['algorithm'], c['ok']) for c in v.checksums]}"
+        )
+        if not ok:
+            print(f"UNEXPECTED verification: {v.reason} {v.detail}")
+        results = {
+            addon: run_e2e(tmp, sink_port, args.mib, chunk, addon, args.rounds)
+            for addon in (False, True)
+        }
+        for rec in results[True]["records"]:
+            errors = [f["code"] for f in rec["findings"] if f["severity"] == "error"]
+            print(f"proxy record: verdict {rec['verdict']}, errors {errors}")
+        mib = size / 2**20
+        print()
+        print(
+            f"== summary (aws-chunked upload, {args.mib} MiB decoded, {args.chunk_kib} KiB chunks)"
+        )
+        print(f"VerifySession in-process           : {mib / t_verify:8.1f} MiB/s")
+        print(f"raw hashlib.sha256 same pieces     : {mib / t_sha:8.1f} MiB/s")
+        print(
+            f"  ratio                            : {t_sha / t_verify:8.2f}   (target >= {RATIO_TARGET})"
+        )
+        for addon in (False, True):
+            r = results[addon]
+            label = "with addon (sigv4 tap)   " if addon else "without addon (streamed) "
+            print(
+                f"{label}          : {r['seconds']:8.2f} s  {mib / r['seconds']:8.1f} MiB/s  "
+                f"(best of {', '.join(f'{t:.2f}' for t in r['times'])})"
+            )
+        print(
+            f"  ratio time without/with          : {results[False]['seconds'] / results[True]['seconds']:8.2f}"
+        )
+        for addon in (False, True):
+            r = results[addon]
+            growth = (max(r["rss_peak"], r["hwm"]) - r["rss_before"]) / 1024
+            print(
+                f"mitmdump RSS {'with' if addon else 'without'} addon: before {r['rss_before'] / 1024:.1f} MiB, "
+                f"peak sampled {r['rss_peak'] / 1024:.1f} MiB, VmHWM {r['hwm'] / 1024:.1f} MiB "
+                f"({r['samples']} samples)"
+            )
+            print(
+                f"  peak growth {'with' if addon else 'without'} addon           : {growth:8.1f} MiB   "
+                f"(target < {RSS_TARGET_MIB} MiB)"
+            )
+        return 0
+    finally:
+        sink.terminate()
+        sink.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
