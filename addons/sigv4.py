@@ -335,7 +335,10 @@ class SigV4Inspector:
         if insp is None:
             return
         self._remember(f.id)
-        self._annotate(f, insp)
+        try:
+            self._annotate(f, insp)
+        except Exception as exc:  # never raise out of a hook
+            log.warning("sigv4: could not annotate flow %s: %s", f.id, type(exc).__name__)
 
     def _remember(self, fid: str) -> None:
         self._recorded.add(fid)
@@ -542,9 +545,7 @@ class SigV4Inspector:
             for fd in insp.findings:
                 self.codes[fd.code] += 1
             if self._report is not None:
-                self._report.write(
-                    json.dumps(insp.record, ensure_ascii=False, sort_keys=False) + "\n"
-                )
+                self._report.write(json.dumps(insp.record, ensure_ascii=True) + "\n")
                 self._report.flush()
         if not ctx.options.sigv4_quiet:
             self._log_line(f, insp)
@@ -603,7 +604,7 @@ class SigV4Inspector:
             for fl in flows:
                 rec = fl.metadata.get(META_KEY)
                 if rec:
-                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    fh.write(json.dumps(rec, ensure_ascii=True) + "\n")
                     n += 1
         log.info("sigv4: wrote %d record(s) to %s", n, path)
 

@@ -1861,6 +1861,7 @@ def read_chunked(rfile: Any) -> tuple[bytes, bytes]:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     protocol_version = "HTTP/1.1"
     server_version = "AmazonS3"
     sys_version = ""

@@ -216,3 +216,50 @@ async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:
     assert rec["verdict"] == buffered.verdict == ("invalid" if corrupt else "valid")
     codes = [x["code"] for x in rec["findings"]]
     assert ("CHUNK_SIGNATURE_MISMATCH" in codes) is corrupt
+
+
+async def test_non_utf8_bytes_still_give_a_record(addon_mod, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A path byte that is not UTF-8 must not lose the record (JSONL, metadata, -w)."""
+    from mitmproxy import io as mio
+
+    a = addon_mod.SigV4Inspector()
+    report = tmp_path / "r.jsonl"
+    w = capture("s3", lambda c: c.get_object(Bucket="b", Key="k"))
+    req = tutils.treq(
+        method=b"GET",
+        host="b.s3.amazonaws.com",
+        port=443,
+        scheme=b"https",
+        authority=b"",
+        path=b"/k\xff",
+        content=b"",
+    )
+    req.headers.clear()
+    for k, v in w.headers:
+        req.headers.add(k, v)
+    req.timestamp_start = time.time()
+    f = tflow.tflow(req=req, resp=tutils.tresp())
+    with taddons.context(a) as tctx:
+        tctx.configure(a, sigv4_report=str(report), sigv4_quiet=True)
+        a.store.add(Credential(AKID, SECRET))
+        await tctx.cycle(a, f)
+    (line,) = report.read_text().splitlines()
+    rec = json.loads(line)
+    assert rec["verdict"] == "invalid" and "\\xff" in rec["url"]
+    with open(tmp_path / "f.mitm", "wb") as fh:
+        mio.FlowWriter(fh).add(f)  # metadata must survive -w
+
+
+def test_non_utf8_signature_is_invalid_not_internal_error() -> None:
+    from sigv4core.model import DictKeyring, WireRequest
+    from sigv4core.verify import verify
+
+    w = capture("dynamodb", lambda c: c.list_tables())
+    bad = WireRequest.build(
+        w.method,
+        w.target,
+        [(k, v[:-1] + "\udcff" if k == "Authorization" else v) for k, v in w.headers],
+        w.body,
+    )
+    v = verify(bad, DictKeyring([Credential(AKID, SECRET)]))
+    assert v.verdict == "invalid" and v.reason == "signature_mismatch"

@@ -22,13 +22,13 @@ SIGV4A_ALGORITHM = "AWS4-ECDSA-P256-SHA256"
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.new(key, msg.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=512)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     """kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request")."""
-    k_date = _hmac(("AWS4" + secret).encode("utf-8"), date)
+    k_date = _hmac(("AWS4" + secret).encode("utf-8", "surrogateescape"), date)
     k_region = _hmac(k_date, region)
     k_service = _hmac(k_region, service)
     return _hmac(k_service, "aws4_request")
@@ -43,7 +43,10 @@ def sigv4_signature(key: bytes, string_to_sign: str) -> str:
 
 def signatures_equal(a: str, b: str) -> bool:
     """Constant-time comparison of two signatures (case-insensitive hex)."""
-    return hmac.compare_digest(a.strip().lower().encode(), b.strip().lower().encode())
+    return hmac.compare_digest(
+        a.strip().lower().encode("utf-8", "surrogateescape"),
+        b.strip().lower().encode("utf-8", "surrogateescape"),
+    )
 
 
 @lru_cache(maxsize=256)
@@ -54,8 +57,8 @@ def sigv4a_private_key(access_key_id: str, secret: str) -> ec.EllipticCurvePriva
     access_key_id || counter (1 byte, from 1) || 0x00000100 (256 bits); k0 = output as a
     big-endian integer; retry with the next counter while k0 > n - 2; d = k0 + 1.
     """
-    hkey = ("AWS4A" + secret).encode("utf-8")
-    fixed = SIGV4A_ALGORITHM.encode() + b"\x00" + access_key_id.encode("utf-8")
+    hkey = ("AWS4A" + secret).encode("utf-8", "surrogateescape")
+    fixed = SIGV4A_ALGORITHM.encode() + b"\x00" + access_key_id.encode("utf-8", "surrogateescape")
     for counter in range(1, 255):
         data = b"\x00\x00\x00\x01" + fixed + bytes([counter]) + b"\x00\x00\x01\x00"
         k0 = int.from_bytes(hmac.new(hkey, data, hashlib.sha256).digest(), "big")

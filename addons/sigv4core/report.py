@@ -77,6 +77,23 @@ def iso_utc(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _clean(obj: Any) -> Any:
+    """Make every string valid UTF-8: raw non-UTF-8 bytes from the wire (carried as
+    surrogate escapes) become visible ``\\xNN`` text, so the record can be written as JSON
+    and saved in flow files."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+            return obj
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
 def build_record(
     *,
     flow_id: str,
@@ -100,16 +117,18 @@ def build_record(
             creq = creq.replace(uri_encode(token), shown).replace(token, shown)
     if v.variant:
         auth["matched_variant"] = v.variant
-    return {
-        "flow_id": flow_id,
-        "time": iso_utc(seen_at),
-        "method": method,
-        "url": redact_url(url),
-        "auth": auth,
-        "verdict": v.verdict,
-        "credential_source": v.credential_source,
-        "canonical_request": creq,
-        "string_to_sign": v.string_to_sign,
-        "findings": [f.as_dict() for f in findings],
-        "response": response,
-    }
+    return _clean(
+        {
+            "flow_id": flow_id,
+            "time": iso_utc(seen_at),
+            "method": method,
+            "url": redact_url(url),
+            "auth": auth,
+            "verdict": v.verdict,
+            "credential_source": v.credential_source,
+            "canonical_request": creq,
+            "string_to_sign": v.string_to_sign,
+            "findings": [f.as_dict() for f in findings],
+            "response": response,
+        }
+    )
