@@ -117,7 +117,7 @@ def build_record(
             creq = creq.replace(uri_encode(token), shown).replace(token, shown)
     if v.variant:
         auth["matched_variant"] = v.variant
-    return _clean(
+    record: dict[str, Any] = _clean(
         {
             "flow_id": flow_id,
             "time": iso_utc(seen_at),
@@ -132,3 +132,4 @@ def build_record(
             "response": response,
         }
     )
+    return record
