@@ -294,6 +294,9 @@ class SigV4Inspector:
         try:
             resp = f.response
             assert resp is not None
+            raw = resp.raw_content
+            if not raw or (b"ccessKeyId" not in raw and "content-encoding" not in resp.headers):
+                return  # not a credentials response (the cheap test before any parsing)
             body = resp.get_content(strict=False) if resp.raw_content is not None else b""
             learned = creds_mod.learn_from_response(
                 f.request.pretty_host,
@@ -356,7 +359,8 @@ class SigV4Inspector:
             )
         else:
             client_req = wire_request(sent)
-        if not self._is_candidate(client_req):
+        auth = parse_auth(client_req)  # once per flow; handed down to the core
+        if auth.scheme == "none" and not is_aws_host(client_req.host):
             return None
         seen_at = (
             snap.seen_at
@@ -378,12 +382,8 @@ class SigV4Inspector:
                 body = f.response.get_content(strict=False)
             response = parse_response(f.response.status_code, _headers(f.response), body)
         v = streamed
-        changes = (
-            self._proxy_changes(client_req, sent, parse_auth(client_req).signed_headers)
-            if snap
-            else []
-        )
-        akid = parse_auth(client_req).access_key_id
+        changes = self._proxy_changes(client_req, sent, auth.signed_headers, snap) if snap else []
+        akid = auth.access_key_id
         cred = self.store.lookup(akid) if akid else None
         issuer = (
             cred.issued_by if cred is not None and cred.source.startswith("learned:sts") else None
@@ -400,6 +400,7 @@ class SigV4Inspector:
             token_issuer=issuer,
             client_clock_ok=self._client_clock_ok(f, client_req, seen_at),
             verification=v,
+            auth=auth,
         )
         return insp
 
@@ -423,10 +424,16 @@ class SigV4Inspector:
         return ok
 
     def _proxy_changes(
-        self, client: WireRequest, sent: http.Request, signed: Sequence[str]
+        self, client: WireRequest, sent: http.Request, signed: Sequence[str], snap: _Snapshot
     ) -> list[ProxyChange]:
         """What changed between the client's request and the one sent upstream, and which
         mitmproxy option (or 'another addon') did it."""
+        if (
+            sent.path == snap.target
+            and sent.method == snap.method
+            and _headers(sent) == snap.headers
+        ):
+            return []  # the usual case: nothing changed
         opts = ctx.options
         out: list[ProxyChange] = []
         upstream = wire_request(sent)

@@ -590,6 +590,10 @@ def learn_from_response(
         raw = _decoded_body(headers, body)
         if raw is None:
             return []
+        # every credentials response names an access key id; skip everything else cheaply
+        # (S3 listings, DynamoDB items ...) without parsing it
+        if b"ccessKeyId" not in raw:
+            return []
         text = raw.decode("utf-8-sig").strip()
         if text.startswith("<"):
             return _learn_xml(text, host, now)

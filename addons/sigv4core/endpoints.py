@@ -101,6 +101,7 @@ def signing_name_for_prefix(prefix: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def host_info(host: str) -> HostInfo:
     """Infer the signing service and region a request to ``host`` must be signed for."""
     h = host.split(":", 1)[0].lower().rstrip(".")

@@ -37,6 +37,7 @@ class WireRequest:
     body: bytes | None = b""
     authority: str = ""
     scheme: str = "https"
+    _index: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -64,8 +65,13 @@ class WireRequest:
 
     def header_values(self, name: str) -> list[str]:
         """All values of a header (case-insensitive), in order."""
-        lname = name.lower()
-        return [v for k, v in self.headers if k.lower() == lname]
+        index = self._index
+        if index is None:
+            index = {}
+            for k, v in self.headers:
+                index.setdefault(k.lower(), []).append(v)
+            object.__setattr__(self, "_index", index)  # a cache on a frozen dataclass
+        return index.get(name.lower(), [])
 
     def header(self, name: str) -> str | None:
         """The values of a header joined with ',' (as SigV4 joins them), or None if absent."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from sigv4core import rules
 from sigv4core.forensics import search
-from sigv4core.model import Finding, Keyring, Verification, WireRequest
+from sigv4core.model import Finding, Keyring, ParsedAuth, Verification, WireRequest
 from sigv4core.report import build_record, comment_for, marker_for
 from sigv4core.verify import verify
 
@@ -65,10 +65,11 @@ def inspect_request(
     client_clock_ok: bool | None = None,
     verification: Verification | None = None,
     search_variants: bool = True,
+    auth: ParsedAuth | None = None,
 ) -> Inspection:
     """Verify (unless a verification is given, e.g. from the streaming path), diagnose and
     build the record of one request."""
-    v = verification if verification is not None else verify(req, keyring, now=now)
+    v = verification if verification is not None else verify(req, keyring, now=now, auth=auth)
     forensic = None
     if (
         v.verdict == "invalid"

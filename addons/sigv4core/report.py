@@ -3,6 +3,7 @@ its marker, and redaction of URLs so no signature or token is ever written out."
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -94,6 +95,13 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def _clean_if_needed(record: dict[str, Any]) -> Any:
+    # one C-speed pass: lone surrogates only appear as "\\udcXX" escapes in ASCII JSON
+    if "\\udc" in json.dumps(record, ensure_ascii=True):
+        return _clean(record)
+    return record
+
+
 def build_record(
     *,
     flow_id: str,
@@ -117,7 +125,7 @@ def build_record(
             creq = creq.replace(uri_encode(token), shown).replace(token, shown)
     if v.variant:
         auth["matched_variant"] = v.variant
-    record: dict[str, Any] = _clean(
+    record: dict[str, Any] = _clean_if_needed(
         {
             "flow_id": flow_id,
             "time": iso_utc(seen_at),

@@ -116,10 +116,20 @@ def _f(code: str, severity: str, message: str, fix: str = "", **evidence: Any) -
 def parse_amz_date(value: str | None) -> datetime | None:
     if not value:
         return None
-    try:
-        return datetime.strptime(value.strip(), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        pass
+    v = value.strip()
+    if len(v) == 16 and v[8] == "T" and v[15] == "Z" and v[:8].isdigit() and v[9:15].isdigit():
+        try:
+            return datetime(
+                int(v[:4]),
+                int(v[4:6]),
+                int(v[6:8]),
+                int(v[9:11]),
+                int(v[11:13]),
+                int(v[13:15]),
+                tzinfo=UTC,
+            )
+        except ValueError:
+            return None
     try:
         from email.utils import parsedate_to_datetime
 

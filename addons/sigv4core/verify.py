@@ -199,11 +199,12 @@ class VerifySession:
         *,
         now: datetime | None = None,
         s3_rules: bool | None = None,
+        auth: ParsedAuth | None = None,
     ) -> None:
         self.req = req
         self.now = now
         self.s3_rules = s3_rules
-        self.auth = parse_auth(req)
+        self.auth = auth if auth is not None else parse_auth(req)
         self.cred: Credential | None = None
         self.body_seen = 0
         self.body_known = True
@@ -526,13 +527,14 @@ def verify(
     *,
     now: datetime | None = None,
     s3_rules: bool | None = None,
+    auth: ParsedAuth | None = None,
 ) -> Verification:
     """Verify one request whose whole body is known (``req.body is None``: unknown body).
 
     ``s3_rules`` forces S3's path rules (True) or the other services' (False); by default
     the scope's service decides.
     """
-    session = VerifySession(req, keyring, now=now, s3_rules=s3_rules)
+    session = VerifySession(req, keyring, now=now, s3_rules=s3_rules, auth=auth)
     if req.body is None:
         session.body_unknown()
     else:
