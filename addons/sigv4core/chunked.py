@@ -35,6 +35,7 @@ class AwsChunkedDecoder:
         self.trailers: list[tuple[str, str]] = []
         self.error: str | None = None
         self.extra_bytes = 0
+        self._raw = b""
 
     @property
     def done(self) -> bool:
@@ -60,10 +61,11 @@ class AwsChunkedDecoder:
             line = bytes(self._buf[:idx])
             self._buf.clear()
             return line, pos + idx + 2 - prev
-        seg = bytes(data[pos : pos + MAX_LINE + 2])
-        idx = seg.find(b"\r\n")
-        if idx >= 0:
-            return seg[:idx], pos + idx + 2
+        raw = self._raw
+        end = raw.find(b"\r\n", pos, pos + MAX_LINE + 2)  # no copy of the data around it
+        if end >= 0:
+            return raw[pos:end], end + 2
+        seg = raw[pos : pos + MAX_LINE + 2]
         if len(seg) > MAX_LINE:
             self._fail(f"line longer than {MAX_LINE} bytes in aws-chunked framing", out)
             return None, len(data)
@@ -72,7 +74,8 @@ class AwsChunkedDecoder:
 
     def feed(self, chunk: bytes | memoryview) -> list[Event]:
         out: list[Event] = []
-        data = memoryview(chunk)
+        self._raw = chunk if isinstance(chunk, bytes) else bytes(chunk)
+        data = memoryview(self._raw)
         pos, n = 0, len(data)
         while pos < n and self._state not in (_ERROR,):
             st = self._state
