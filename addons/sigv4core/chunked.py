@@ -35,7 +35,7 @@ class AwsChunkedDecoder:
         self.trailers: list[tuple[str, str]] = []
         self.error: str | None = None
         self.extra_bytes = 0
-        self._raw = b""
+        self._raw: bytes | None = None
 
     @property
     def done(self) -> bool:
@@ -62,10 +62,20 @@ class AwsChunkedDecoder:
             self._buf.clear()
             return line, pos + idx + 2 - prev
         raw = self._raw
-        end = raw.find(b"\r\n", pos, pos + MAX_LINE + 2)  # no copy of the data around it
-        if end >= 0:
-            return raw[pos:end], end + 2
-        seg = raw[pos : pos + MAX_LINE + 2]
+        if raw is not None:  # bytes input: find the line end without copying around it
+            end = raw.find(b"\r\n", pos, pos + MAX_LINE + 2)
+            if end >= 0:
+                return raw[pos:end], end + 2
+            seg = raw[pos : pos + MAX_LINE + 2]
+        else:
+            # chunk-header lines are short: look in a small window before copying 8 KiB
+            seg = bytes(data[pos : pos + 160])
+            idx = seg.find(b"\r\n")
+            if idx < 0 and len(seg) == 160:
+                seg = bytes(data[pos : pos + MAX_LINE + 2])
+                idx = seg.find(b"\r\n")
+            if idx >= 0:
+                return seg[:idx], pos + idx + 2
         if len(seg) > MAX_LINE:
             self._fail(f"line longer than {MAX_LINE} bytes in aws-chunked framing", out)
             return None, len(data)
@@ -74,8 +84,8 @@ class AwsChunkedDecoder:
 
     def feed(self, chunk: bytes | memoryview) -> list[Event]:
         out: list[Event] = []
-        self._raw = chunk if isinstance(chunk, bytes) else bytes(chunk)
-        data = memoryview(self._raw)
+        self._raw = chunk if isinstance(chunk, bytes) else None
+        data = memoryview(chunk)
         pos, n = 0, len(data)
         while pos < n and self._state not in (_ERROR,):
             st = self._state
