@@ -122,3 +122,53 @@ def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path)
         assert any(f.metadata.get("sigv4") and f.comment for f in red)
         har = json.loads(files["flows.har"])
         assert len(har["log"]["entries"]) == len(flows)
+
+
+def test_no_secret_token_or_derived_key_in_any_output(demo: tuple[Path, Any]) -> None:
+    """Secret hygiene over the whole end-to-end matrix: the demo's stdout/stderr, both
+    mitmdump logs, the JSONL reports and every flow's comment and metadata hold no secret,
+    session token, signature sent, or key derived from a secret (SigV4 signing keys,
+    SigV4a private keys)."""
+    from mitmproxy import io as mio
+
+    from sigv4core import keys
+
+    out, proc = demo
+    flows = []
+    for sub in ("proxy", "proxy-via-cdn"):
+        with open(out / sub / "flows.mitm", "rb") as fh:
+            flows += list(mio.FlowReader(fh).stream())
+    secrets = _secrets_in(flows)
+    # derived keys for every scope seen, for every secret seen
+    scopes = set()
+    for f in flows:
+        m = re.search(
+            r"Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request",
+            f.request.headers.get("authorization", ""),
+        )
+        if m:
+            scopes.add((m.group(1), m.group(2), m.group(3), m.group(4)))
+    derived = set()
+    for s in [x for x in secrets if len(x) in (40, 44) or "/" in x]:
+        for _akid, date, region, service in scopes:
+            derived.add(keys.signing_key(s, date, region, service).hex())
+        derived.add(
+            f"{keys.sigv4a_private_key('AKIAIOSFODNN7EXAMPLE', s).private_numbers().private_value:064x}"
+        )
+    assert derived
+    haystack = {
+        "demo stdout": proc.stdout,
+        "demo stderr": proc.stderr,
+        **{
+            f"{p.parent.name}/{p.name}": p.read_text(errors="replace")
+            for p in out.glob("proxy*/mitmdump-*.log")
+        },
+        **{f"{p.parent.name}/report.jsonl": p.read_text() for p in out.glob("proxy*/report.jsonl")},
+        "flow comments and metadata": "".join(f.comment + json.dumps(f.metadata) for f in flows),
+    }
+    assert len(haystack) >= 7
+    for name, text in haystack.items():
+        for s in secrets | derived:
+            assert s not in text, (
+                f"{name} leaks a secret, token, signature or derived key ({s[:6]}...)"
+            )
