@@ -61,7 +61,7 @@ from sigv4core.verify import verify  # noqa: E402
 
 ADDON = ROOT / "addons" / "sigv4.py"
 TARGET = 1.10
-UNKNOWN_AKID = "AKIAUNKNOWNKEY000001"
+UNKNOWN_AKID = "AKIAUNKNOWNEXAMPLE01"
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 SIG_MISMATCH = (

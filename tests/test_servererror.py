@@ -77,7 +77,7 @@ S3_SIGNATURE_DOES_NOT_MATCH = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated "
     "does not match the signature you provided. Check your key and signing method.</Message>"
-    "<AWSAccessKeyId>ASIA4PCWGNV57TQ5DMFB</AWSAccessKeyId>"
+    "<AWSAccessKeyId>ASIAEXAMPLEPUBLIC001</AWSAccessKeyId>"
     f"<StringToSign>{S3_STS}</StringToSign>"
     "<SignatureProvided>e8840b94be41f1ba8cfe8d915c293903d3332834055cbc2dc600c197252e87bc"
     "</SignatureProvided>"
@@ -108,7 +108,7 @@ def test_s3_signature_does_not_match_every_field() -> None:
         "Check your key and signing method."
     )
     assert err.request_id == "9E09E2E8D09D863C"
-    assert err.access_key_id == "ASIA4PCWGNV57TQ5DMFB"
+    assert err.access_key_id == "ASIAEXAMPLEPUBLIC001"
     assert err.signature_provided == (
         "e8840b94be41f1ba8cfe8d915c293903d3332834055cbc2dc600c197252e87bc"
     )
@@ -152,14 +152,14 @@ S3_PRESIGNED_MISMATCH = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated "
     "does not match the signature you provided. Check your key and signing method.</Message>"
-    "<AWSAccessKeyId>AKIARUQHMSKVZVNSIY5B</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256\n"
+    "<AWSAccessKeyId>AKIAEXAMPLEPUBLIC002</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256\n"
     "20200614T075800Z\n20200614/us-east-2/s3/aws4_request\n"
     "d9c0ac36c6b871b458a81cb63e3d948487e479e95368585d285628284c79ce29</StringToSign>"
     "<SignatureProvided>03a4dfedf01ec6ca899bf96a00bc5aca14fba2af15560c0d270d538b226d830b"
     "</SignatureProvided><CanonicalRequest>GET\n"
     "/lbaker-east-ohio/organization-0529aa2acf46010f707f56e88f20c191/"
     "checksum-c485dc9aa909e8a8cd20e9e74e72c51f\n"
-    "X-Amz-Algorithm=AWS4-HMAC-SHA256&amp;X-Amz-Credential=AKIARUQHMSKVZVNSIY5B%2F20200614"
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256&amp;X-Amz-Credential=AKIAEXAMPLEPUBLIC002%2F20200614"
     "%2Fus-east-2%2Fs3%2Faws4_request&amp;X-Amz-Date=20200614T075800Z&amp;X-Amz-Expires=28800"
     "&amp;X-Amz-SignedHeaders=host\nhost:s3.us-east-2.amazonaws.com\n\nhost\nUNSIGNED-PAYLOAD"
     "</CanonicalRequest><RequestId>A1B2C3D4E5F60718</RequestId><HostId>x</HostId></Error>"
@@ -170,13 +170,13 @@ def test_s3_presigned_canonical_request_unescaped() -> None:
     err = parse(403, S3_PRESIGNED_MISMATCH)
     assert err.canonical_request is not None
     assert err.canonical_request.split("\n")[2] == (
-        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIARUQHMSKVZVNSIY5B%2F20200614"
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLEPUBLIC002%2F20200614"
         "%2Fus-east-2%2Fs3%2Faws4_request&X-Amz-Date=20200614T075800Z&X-Amz-Expires=28800"
         "&X-Amz-SignedHeaders=host"
     )
     assert err.canonical_request.endswith("\n\nhost\nUNSIGNED-PAYLOAD")
     assert err.string_to_sign is not None and err.string_to_sign.startswith("AWS4-HMAC-SHA256\n")
-    assert err.access_key_id == "AKIARUQHMSKVZVNSIY5B"
+    assert err.access_key_id == "AKIAEXAMPLEPUBLIC002"
     assert err.request_id == "A1B2C3D4E5F60718"
     assert classify(err) == "signature_mismatch"
 
@@ -663,7 +663,7 @@ def test_headers_not_signed() -> None:
 # raster-foundry/raster-foundry#289 (verbatim).
 S3_INVALID_ACCESS_KEY_ID = (
     "<Error>\n<Code>InvalidAccessKeyId</Code>\n<Message>The AWS Access Key Id you provided does "
-    "not exist in our records.</Message>\n<AWSAccessKeyId>ASIAJCIMYNXQI3TLOWZA</AWSAccessKeyId>"
+    "not exist in our records.</Message>\n<AWSAccessKeyId>ASIAEXAMPLEPUBLIC003</AWSAccessKeyId>"
     "\n<RequestId>4F2659BDA1E78A41</RequestId>\n<HostId>ewmvzYmgbPxU1kXQzK544DKLcVjOUuhpqfuBIP16"
     "hTWi5EnEq3dCCglVb9tkCYJTwQbUKlFShHU=</HostId>\n</Error>"
 )
@@ -692,7 +692,7 @@ JSON_EXPIRED_TOKEN = json.dumps(
 def test_invalid_access_key_id() -> None:
     err = parse(403, S3_INVALID_ACCESS_KEY_ID)
     assert err.code == "InvalidAccessKeyId"
-    assert err.access_key_id == "ASIAJCIMYNXQI3TLOWZA"
+    assert err.access_key_id == "ASIAEXAMPLEPUBLIC003"
     assert err.request_id == "4F2659BDA1E78A41"
     assert classify(err) == "invalid_access_key"
 
