@@ -431,8 +431,6 @@ def hop_by_hop_signed(ctx: Context) -> Iterable[Finding]:
 @rule
 def volatile_header_signed(ctx: Context) -> Iterable[Finding]:
     signed = [h for h in ctx.auth.signed_headers if h in VOLATILE]
-    if ctx.auth.location == "header" or signed:
-        pass
     if "range" in ctx.auth.signed_headers and ctx.req.header("via"):
         signed.append("range")
     if signed:
@@ -450,13 +448,12 @@ def unsigned_amz_header(ctx: Context) -> Iterable[Finding]:
     if ctx.service not in ("s3", "s3-object-lambda") or ctx.auth.location != "header":
         return
     signed = set(ctx.auth.signed_headers)
+    # S3 requires every x-amz-* header to be signed, the session token included
     unsigned = sorted(
         {k.lower() for k, _ in ctx.req.headers if k.lower().startswith("x-amz-")}
         - signed
         - {"x-amz-content-sha256"}
-        - ({"x-amz-security-token"} if False else set())
     )
-    # S3 requires every x-amz-* header to be signed (the token included)
     if unsigned:
         yield _f(
             "UNSIGNED_AMZ_HEADER",
