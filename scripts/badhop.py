@@ -41,7 +41,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakeaws import announce_and_wait, make_ca, make_leaf  # noqa: E402
+from fakeaws import announce_and_wait, make_ca, make_leaf, read_chunked  # noqa: E402
 
 MAX_LINE = 65536
 
@@ -108,27 +108,6 @@ def read_head(rfile: BinaryIO) -> Message | None:
         name, _, value = text.partition(":")
         headers.append((name, value.strip(" \t"), raw))
     return Message(line.decode("latin-1").rstrip("\r\n"), headers)
-
-
-def read_chunked(rfile: BinaryIO) -> tuple[bytes, bytes]:
-    """Read an HTTP/1.1 chunked body: (decoded body, raw wire bytes)."""
-    raw = bytearray()
-    body = bytearray()
-    while True:
-        line = rfile.readline(MAX_LINE)
-        if not line:
-            raise ConnectionError("eof in chunked body")
-        raw += line
-        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-        if size == 0:
-            while True:
-                tline = rfile.readline(MAX_LINE)
-                raw += tline
-                if tline in (b"\r\n", b"\n", b""):
-                    return bytes(body), bytes(raw)
-        data = rfile.read(size + 2)
-        raw += data
-        body += data[:size]
 
 
 def read_body(rfile: BinaryIO, msg: Message, until_close: bool = False) -> bool:

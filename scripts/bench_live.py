@@ -42,7 +42,7 @@ import boto3  # noqa: E402
 import botocore.config  # noqa: E402
 import fakeaws  # noqa: E402
 
-from proxyharness import MITMDUMP, Proxy, clean_aws_env  # noqa: E402
+from proxyharness import Proxy, clean_aws_env, start_mitmdump  # noqa: E402
 
 ADDON = ROOT / "addons" / "sigv4.py"
 AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
@@ -94,50 +94,16 @@ def start_proxy(
     options always set (mitmproxy keeps unknown ``--set`` values, so both variants get the
     same command line apart from ``-s``); returns once it accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
-    confdir = workdir / "mitm-conf"
-    confdir.mkdir(exist_ok=True)
-    report = workdir / "report.jsonl"
-    log_path = workdir / "mitmdump.log"
-    port = free_port()
-    cmd = [
-        MITMDUMP,
-        "--listen-host",
-        "127.0.0.1",
-        "--listen-port",
-        str(port),
-        "--set",
-        f"confdir={confdir}",
-        "--set",
-        "ssl_insecure=true",
-        "--set",
-        "sigv4_quiet=true",
-        "--set",
-        f"sigv4_report={report}",
-    ]
-    if quiet:
-        cmd.append("-q")
-    if addon:
-        cmd += ["-s", str(ADDON)]
-    cmd += list(extra)
-    env = env or clean_aws_env(workdir)
-    with open(log_path, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    end = time.monotonic() + ready_timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mitmdump exited early:\n{log_path.read_text(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"mitmdump did not start:\n{log_path.read_text(errors='replace')}")
-    while not (confdir / "mitmproxy-ca-cert.pem").exists() and time.monotonic() < end:
-        time.sleep(0.05)
-    return Proxy(proc, port, confdir, report, log_path, None, env)
+    opts = ["--set", "sigv4_quiet=true", *(["-q"] if quiet else []), *extra]
+    return start_mitmdump(
+        workdir,
+        *opts,
+        env=env or clean_aws_env(workdir),
+        save=False,
+        ready_timeout=ready_timeout,
+        addon=addon,
+        port=free_port(),
+    )
 
 
 def stop_proxy(proxy: Proxy) -> str:

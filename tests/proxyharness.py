@@ -3,10 +3,12 @@ confdir (its generated CA is what clients trust), report file, clean AWS environ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -97,8 +99,11 @@ def start_mitmdump(
     env: dict[str, str] | None = None,
     save: bool = True,
     ready_timeout: float = 30,
+    addon: bool = True,
+    port: int = 0,
 ) -> Proxy:
-    """mitmdump -s addons/sigv4.py on 127.0.0.1:<free port>."""
+    """mitmdump -s addons/sigv4.py on 127.0.0.1:<free port>; ``addon=False`` runs the same
+    command line without the addon, for with/without comparisons."""
     confdir = tmp / "mitm-conf"
     confdir.mkdir(exist_ok=True)
     report = tmp / "report.jsonl"
@@ -109,11 +114,10 @@ def start_mitmdump(
         "--listen-host",
         "127.0.0.1",
         "--listen-port",
-        "0",
+        str(port),
         "--set",
         f"confdir={confdir}",
-        "-s",
-        str(ROOT / "addons" / "sigv4.py"),
+        *(["-s", str(ROOT / "addons" / "sigv4.py")] if addon else []),
         "--set",
         f"sigv4_report={report}",
         "--set",
@@ -126,12 +130,22 @@ def start_mitmdump(
     fh = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=str(tmp))
     end = time.time() + ready_timeout
+    fixed = port  # with a fixed port (-q hides the "listening at" line), wait until it accepts
     port = 0
     while time.time() < end:
         text = log_path.read_text(errors="replace")
         m = re.search(r"listening at (?:http://)?(?:\*|[\d.]+|\[[^\]]*\]):(\d+)", text)
         if m:
             port = int(m.group(1))
+        elif fixed:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", fixed), timeout=0.5),
+            ):
+                port = fixed
+        if port:
+            while not (confdir / "mitmproxy-ca-cert.pem").exists() and time.time() < end:
+                time.sleep(0.05)
             break
         if proc.poll() is not None:
             raise RuntimeError(f"mitmdump exited early:\n{text}")

@@ -19,11 +19,9 @@ import http.client
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,7 @@ import boto3
 import botocore.config
 import pytest
 
-from proxyharness import MITMDUMP, ROOT, Proxy, clean_aws_env
+from proxyharness import ROOT, Proxy, clean_aws_env, start_mitmdump
 from signing import capture
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -69,53 +67,13 @@ class Run:
     alive: bool
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_proxy(work: Path, *, addon: bool, extra: tuple[str, ...] = ()) -> Proxy:
     """mitmdump on 127.0.0.1 with (or without) the addon; the same options either way."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "aws-credentials").write_text(
         f"[default]\naws_access_key_id = {K1[0]}\naws_secret_access_key = {K1[1]}\n"
     )
-    confdir, report, log_path = work / "conf", work / "report.jsonl", work / "mitmdump.log"
-    port = _free_port()
-    cmd = [
-        MITMDUMP,
-        "--listen-host",
-        "127.0.0.1",
-        "--listen-port",
-        str(port),
-        "--set",
-        f"confdir={confdir}",
-        "--set",
-        "ssl_insecure=true",
-        "--set",
-        f"sigv4_report={report}",
-        *OPTIONS,
-    ]
-    if addon:
-        cmd += ["-s", str(ROOT / "addons" / "sigv4.py")]
-    cmd += list(extra)
-    env = clean_aws_env(work)
-    with open(log_path, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=work)
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        assert proc.poll() is None, log_path.read_text(errors="replace")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"mitmdump did not start:\n{log_path.read_text(errors='replace')}")
-    return Proxy(proc, port, confdir, report, log_path, None, env)
+    return start_mitmdump(work, *OPTIONS, *extra, env=clean_aws_env(work), save=False, addon=addon)
 
 
 def send(proxy: Proxy, https_port: int, req: Prepared) -> int:
