@@ -29,14 +29,6 @@ def redact_url(url: str) -> str:
     return _QKEY.sub(lambda m: m.group("pre") + fingerprint(m.group("val")), url)
 
 
-def redact_text(text: str, secrets: list[str]) -> str:
-    """Remove known secret strings from free text (defence in depth for messages)."""
-    for s in secrets:
-        if s and len(s) >= 8:
-            text = text.replace(s, "[redacted]")
-    return text
-
-
 def marker_for(findings: list[Finding], verdict: str) -> str:
     """``:x:`` when any error, ``:warning:`` when only warnings, else unmarked."""
     sev = {f.severity for f in findings}
