@@ -11,12 +11,14 @@ report. It never modifies, blocks or delays traffic. All protocol logic lives in
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import os
 import sys
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -67,6 +69,7 @@ def _render(obj: Any) -> str:
 
 MAX_PENDING = 10000
 ERROR_BODY_LIMIT = 1 << 20
+FLUSH_S = 0.2
 
 
 def wire_request(
@@ -77,15 +80,26 @@ def wire_request(
     method: str | None = None,
 ) -> WireRequest:
     """The core's view of a mitmproxy request (raw body; ``None`` when not stored)."""
-    hdrs = headers if headers is not None else _headers(req)
-    return WireRequest.build(
+    hdrs = tuple(headers) if headers is not None else _headers(req)
+    return WireRequest(
         method or req.method,
         target if target is not None else req.path,
         hdrs,
         req.raw_content,
-        authority=req.host_header or f"{req.host}:{req.port}",
-        scheme=req.scheme,
+        _authority(req, hdrs),
+        req.scheme,
     )
+
+
+def _authority(req: http.Request, headers: Sequence[tuple[str, str]]) -> str:
+    """What ``Request.host_header`` gives (HTTP/2 and 3 prefer :authority, HTTP/1 the Host
+    header), read from the already decoded headers, else host:port."""
+    if req.authority and (req.is_http2 or req.is_http3):
+        return req.authority
+    for k, v in headers:
+        if len(k) == 4 and k.lower() == "host":
+            return v
+    return req.authority or f"{req.host}:{req.port}"
 
 
 def _opt(name: str) -> Any:
@@ -96,26 +110,34 @@ def _opt(name: str) -> Any:
         return None
 
 
-def _headers(msg: http.Message) -> list[tuple[str, str]]:
-    return [
+def _decode_fields(fields: Sequence[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    return tuple(
         (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-        for k, v in msg.headers.fields
-    ]
+        for k, v in fields
+    )
+
+
+def _headers(msg: http.Message) -> tuple[tuple[str, str], ...]:
+    return _decode_fields(msg.headers.fields)
 
 
 class _Snapshot:
-    __slots__ = ("method", "target", "headers", "host", "seen_at")
+    """The request head as the client sent it. Cheap: mitmproxy replaces the immutable
+    ``headers.fields`` tuple on every change, so keeping a reference is a true snapshot;
+    decoding waits until the flow is inspected."""
+
+    __slots__ = ("method", "target", "fields", "timestamp")
 
     def __init__(self, req: http.Request) -> None:
-        self.method = req.method
-        self.target = req.path
-        self.headers = _headers(req)
-        self.host = req.host_header or ""
-        self.seen_at = (
-            datetime.fromtimestamp(req.timestamp_start or 0, UTC)
-            if req.timestamp_start
-            else datetime.now(UTC)
-        )
+        self.method = req.data.method
+        self.target = req.data.path
+        self.fields = req.headers.fields
+        self.timestamp = req.timestamp_start or time.time()
+
+    def unchanged(self, req: http.Request) -> bool:
+        """Whether ``req`` still has this head (the usual case: nothing in the proxy edits it)."""
+        d = req.data
+        return d.method == self.method and d.path == self.target and d.headers.fields == self.fields
 
 
 class SigV4Inspector:
@@ -135,6 +157,10 @@ class SigV4Inspector:
         self._stream_results: dict[str, Verification] = {}
         self._stream_threshold = 16 << 20
         self._loaded_key: tuple[Any, ...] | None = None
+        self._flushed_at = 0.0
+        self._flush_timer = False
+        self._learn_on = True
+        self._quiet = False
 
     # -- options -----------------------------------------------------------------------
     def load(self, loader: Any) -> None:
@@ -183,6 +209,7 @@ class SigV4Inspector:
                 "sigv4_report, sigv4_profiles, sigv4_credentials, sigv4_learn, sigv4_quiet, sigv4_stream_threshold"
             )
         opts = ctx.options
+        self._learn_on, self._quiet = bool(opts.sigv4_learn), bool(opts.sigv4_quiet)
         try:
             self._stream_threshold = human.parse_size(opts.sigv4_stream_threshold) or 0
         except ValueError as exc:
@@ -224,7 +251,7 @@ class SigV4Inspector:
         if path:
             p = Path(path).expanduser()
             p.parent.mkdir(parents=True, exist_ok=True)
-            self._report = open(p, "a", encoding="utf-8")  # noqa: SIM115 - kept open, flushed per line
+            self._report = open(p, "a", encoding="utf-8")  # noqa: SIM115 - kept open, flushed every FLUSH_S
 
     # -- hooks -------------------------------------------------------------------------
     def requestheaders(self, f: http.HTTPFlow) -> None:
@@ -273,12 +300,34 @@ class SigV4Inspector:
             self._pending[f.id] = f
 
     def response(self, f: http.HTTPFlow) -> None:
-        if ctx.options.sigv4_learn and f.response is not None:
+        if self._learn_on and f.response is not None:
             self._learn(f)
         self._finalize(f)
 
     def error(self, f: http.HTTPFlow) -> None:
         self._finalize(f)
+
+    def _flush_soon(self) -> None:
+        """Flush the report at most every FLUSH_S (a write per line costs more than the
+        line); a timer on the event loop flushes what the last flows left."""
+        now = time.monotonic()
+        if now - self._flushed_at >= FLUSH_S:
+            self._flush_report()
+        elif not self._flush_timer:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (tests calling hooks directly): flush now
+                self._flush_report()
+                return
+            self._flush_timer = True
+            loop.call_later(FLUSH_S, self._flush_report)
+
+    def _flush_report(self) -> None:
+        self._flush_timer = False
+        self._flushed_at = time.monotonic()
+        with self._lock:
+            if self._report is not None:
+                self._report.flush()
 
     def done(self) -> None:
         for _fid, f in list(self._pending.items()):
@@ -353,24 +402,21 @@ class SigV4Inspector:
         self, f: http.HTTPFlow, snap: _Snapshot | None, streamed: Verification | None = None
     ) -> Inspection | None:
         sent = f.request
-        if snap is not None:
+        unchanged = snap is None or snap.unchanged(sent)
+        if snap is not None and not unchanged:
             client_req = wire_request(
-                sent, headers=snap.headers, target=snap.target, method=snap.method
+                sent,
+                headers=_decode_fields(snap.fields),
+                target=snap.target.decode("utf-8", "surrogateescape"),
+                method=snap.method.decode("utf-8", "surrogateescape"),
             )
         else:
             client_req = wire_request(sent)
         auth = parse_auth(client_req)  # once per flow; handed down to the core
         if auth.scheme == "none" and not is_aws_host(client_req.host):
             return None
-        seen_at = (
-            snap.seen_at
-            if snap
-            else (
-                datetime.fromtimestamp(sent.timestamp_start, UTC)
-                if sent.timestamp_start
-                else datetime.now(UTC)
-            )
-        )
+        ts = snap.timestamp if snap is not None else sent.timestamp_start
+        seen_at = datetime.fromtimestamp(ts, UTC) if ts else datetime.now(UTC)
         response = None
         if f.response is not None:
             body = None
@@ -382,7 +428,7 @@ class SigV4Inspector:
                 body = f.response.get_content(strict=False)
             response = parse_response(f.response.status_code, _headers(f.response), body)
         v = streamed
-        changes = self._proxy_changes(client_req, sent, auth.signed_headers, snap) if snap else []
+        changes = [] if unchanged else self._proxy_changes(client_req, sent, auth.signed_headers)
         akid = auth.access_key_id
         cred = self.store.lookup(akid) if akid else None
         issuer = (
@@ -392,7 +438,9 @@ class SigV4Inspector:
             client_req,
             self.store,
             flow_id=f.id,
-            url=sent.pretty_url if snap is None else self._client_url(sent, snap),
+            url=sent.pretty_url
+            if snap is None
+            else f"{sent.scheme}://{client_req.authority}{client_req.target}",
             seen_at=seen_at,
             now=seen_at,
             response=response,
@@ -403,9 +451,6 @@ class SigV4Inspector:
             auth=auth,
         )
         return insp
-
-    def _client_url(self, sent: http.Request, snap: _Snapshot) -> str:
-        return f"{sent.scheme}://{snap.host or sent.host_header}{snap.target}"
 
     def _client_clock_ok(
         self, f: http.HTTPFlow, req: WireRequest, seen_at: datetime
@@ -424,16 +469,10 @@ class SigV4Inspector:
         return ok
 
     def _proxy_changes(
-        self, client: WireRequest, sent: http.Request, signed: Sequence[str], snap: _Snapshot
+        self, client: WireRequest, sent: http.Request, signed: Sequence[str]
     ) -> list[ProxyChange]:
         """What changed between the client's request and the one sent upstream, and which
         mitmproxy option (or 'another addon') did it."""
-        if (
-            sent.path == snap.target
-            and sent.method == snap.method
-            and _headers(sent) == snap.headers
-        ):
-            return []  # the usual case: nothing changed
         opts = ctx.options
         out: list[ProxyChange] = []
         upstream = wire_request(sent)
@@ -552,9 +591,9 @@ class SigV4Inspector:
             for fd in insp.findings:
                 self.codes[fd.code] += 1
             if self._report is not None:
-                self._report.write(json.dumps(insp.record, ensure_ascii=True) + "\n")
-                self._report.flush()
-        if not ctx.options.sigv4_quiet:
+                self._report.write((insp.line or json.dumps(insp.record, ensure_ascii=True)) + "\n")
+        self._flush_soon()
+        if not self._quiet:
             self._log_line(f, insp)
 
     def _log_line(self, f: http.HTTPFlow, insp: Inspection) -> None:

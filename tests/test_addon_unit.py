@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import time
@@ -73,11 +74,12 @@ async def test_valid_invalid_and_report(addon_mod, tmp_path: Path) -> None:  # t
         a.response(bad)
         plain = tflow.tflow(resp=True)  # not AWS: untouched, unrecorded
         await tctx.cycle(a, plain)
+        await asyncio.sleep(addon_mod.FLUSH_S + 0.1)  # the report is flushed on a timer
+        lines = [json.loads(x) for x in report.read_text().splitlines()]
     assert good.metadata["sigv4"]["verdict"] == "valid" and good.marked == "", good.comment
     assert bad.metadata["sigv4"]["verdict"] == "invalid" and bad.marked == ":x:"
     assert "SIGNATURE_MISMATCH" in bad.comment
     assert "sigv4" not in plain.metadata and plain.comment == ""
-    lines = [json.loads(x) for x in report.read_text().splitlines()]
     assert [r["flow_id"] for r in lines] == [good.id, bad.id]
     assert set(lines[0]) >= {
         "flow_id",

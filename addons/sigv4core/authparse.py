@@ -56,7 +56,7 @@ def parse_scope(credential: str, scheme: str) -> tuple[str | None, Scope | None,
 def _parse_header_params(rest: str) -> tuple[dict[str, str], list[str]]:
     params: dict[str, str] = {}
     problems: list[str] = []
-    for raw in re.split(r",", rest):
+    for raw in rest.split(","):
         item = raw.strip()
         if not item:
             continue
@@ -73,7 +73,6 @@ def _parse_header_params(rest: str) -> tuple[dict[str, str], list[str]]:
 def parse_header_auth(raw: str, req: WireRequest) -> ParsedAuth | None:
     """Parse an Authorization header value; None when it is not an AWS scheme."""
     value = raw.strip()
-    digest = aws_header_digest(raw)
     if not value:
         return None
     algorithm, _, rest = value.partition(" ")
@@ -95,7 +94,7 @@ def parse_header_auth(raw: str, req: WireRequest) -> ParsedAuth | None:
         return ParsedAuth(
             scheme="sigv4",
             error=f"Unsupported AWS 'algorithm': '{algorithm}'",
-            error_detail={"authorization_sha256_b64": digest},
+            error_detail={"authorization_sha256_b64": aws_header_digest(raw)},
             **common,
         )
     scheme = ALGORITHMS[algorithm]
@@ -122,7 +121,11 @@ def parse_header_auth(raw: str, req: WireRequest) -> ParsedAuth | None:
         signed_headers=signed,
         signature=params.get("Signature", ""),
         error=" ".join(problems) if problems else None,
-        error_detail={"authorization_sha256_b64": digest, "problems": problems} if problems else {},
+        error_detail=(
+            {"authorization_sha256_b64": aws_header_digest(raw), "problems": problems}
+            if problems
+            else {}
+        ),
         **common,
     )
 

@@ -22,7 +22,7 @@ SIGV4A_ALGORITHM = "AWS4-ECDSA-P256-SHA256"
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8", "surrogateescape"), "sha256")
 
 
 @lru_cache(maxsize=512)
@@ -34,11 +34,26 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return _hmac(k_service, "aws4_request")
 
 
+@lru_cache(maxsize=512)
+def _hmac_pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states after the HMAC inner and outer pads of a (cached) signing key: each
+    signature then costs two hash copies, not a new HMAC object (about half the time)."""
+    block = (
+        key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest().ljust(64, b"\0")
+    )
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    return inner, outer
+
+
 def sigv4_signature(key: bytes, string_to_sign: str) -> str:
     """Hex HMAC-SHA256 of the string to sign."""
-    return hmac.new(
-        key, string_to_sign.encode("utf-8", "surrogateescape"), hashlib.sha256
-    ).hexdigest()
+    inner, outer = _hmac_pads(key)
+    i = inner.copy()
+    i.update(string_to_sign.encode("utf-8", "surrogateescape"))
+    o = outer.copy()
+    o.update(i.digest())
+    return o.hexdigest()
 
 
 def signatures_equal(a: str, b: str) -> bool:

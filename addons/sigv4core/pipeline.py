@@ -11,7 +11,7 @@ from typing import Any
 from sigv4core import rules
 from sigv4core.forensics import search
 from sigv4core.model import Finding, Keyring, ParsedAuth, Verification, WireRequest
-from sigv4core.report import build_record, comment_for, marker_for
+from sigv4core.report import build_record_line, comment_for, marker_for
 from sigv4core.verify import verify
 
 
@@ -23,6 +23,7 @@ class Inspection:
     comment: str
     marker: str
     extra: dict[str, Any] = field(default_factory=dict)
+    line: str = ""  # the record as one JSON line (empty: encode ``record`` when needed)
 
 
 def parse_response(
@@ -89,7 +90,7 @@ def inspect_request(
         forensic=forensic,
     )
     findings = rules.diagnose(ctx)
-    record = build_record(
+    record, line = build_record_line(
         flow_id=flow_id,
         seen_at=seen_at,
         method=req.method,
@@ -99,7 +100,7 @@ def inspect_request(
         response=response_summary(response),
     )
     insp = Inspection(
-        v, findings, record, comment_for(v, findings), marker_for(findings, v.verdict)
+        v, findings, record, comment_for(v, findings), marker_for(findings, v.verdict), line=line
     )
     if forensic is not None:
         insp.extra["forensic"] = forensic

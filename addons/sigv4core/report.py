@@ -87,14 +87,22 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _clean_if_needed(record: dict[str, Any]) -> Any:
+def _encode(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The record made JSON-safe and its JSON text (one line, ASCII), encoded once."""
+    text = json.dumps(record, ensure_ascii=True)
     # one C-speed pass: lone surrogates only appear as "\\udcXX" escapes in ASCII JSON
-    if "\\udc" in json.dumps(record, ensure_ascii=True):
-        return _clean(record)
-    return record
+    if "\\udc" in text:
+        record = _clean(record)
+        text = json.dumps(record, ensure_ascii=True)
+    return record, text
 
 
-def build_record(
+def build_record(**fields: Any) -> dict[str, Any]:
+    """The JSON record of report.md (see :func:`build_record_line`)."""
+    return build_record_line(**fields)[0]
+
+
+def build_record_line(
     *,
     flow_id: str,
     seen_at: datetime,
@@ -103,8 +111,9 @@ def build_record(
     v: Verification,
     findings: list[Finding],
     response: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The JSON record of report.md (field names and order as documented)."""
+) -> tuple[dict[str, Any], str]:
+    """The JSON record of report.md (field names and order as documented) and its JSON
+    line, ready for the report."""
     auth = v.auth.as_dict()
     creq = v.canonical_request
     if v.auth.session_token:
@@ -117,7 +126,7 @@ def build_record(
             creq = creq.replace(uri_encode(token), shown).replace(token, shown)
     if v.variant:
         auth["matched_variant"] = v.variant
-    record: dict[str, Any] = _clean_if_needed(
+    return _encode(
         {
             "flow_id": flow_id,
             "time": iso_utc(seen_at),
@@ -132,4 +141,3 @@ def build_record(
             "response": response,
         }
     )
-    return record
