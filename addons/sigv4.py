@@ -12,6 +12,8 @@ report. It never modifies, blocks or delays traffic. All protocol logic lives in
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -38,10 +40,17 @@ from sigv4core import credentials as creds_mod  # noqa: E402
 from sigv4core.authparse import parse_auth  # noqa: E402
 from sigv4core.endpoints import is_aws_host  # noqa: E402
 from sigv4core.explain import explain_record  # noqa: E402
+from sigv4core.flowinspect import (  # noqa: E402
+    FlowCapture,
+    FlowInspector,
+    Outcome,
+    decode_fields,
+    outcome_of,
+)
 from sigv4core.model import Verification, WireRequest  # noqa: E402
-from sigv4core.pipeline import Inspection, inspect_request, parse_response  # noqa: E402
-from sigv4core.rules import ProxyChange, parse_amz_date  # noqa: E402
+from sigv4core.rules import ProxyChange  # noqa: E402
 from sigv4core.verify import VerifySession  # noqa: E402
+from sigv4core.worker import WorkerClient  # noqa: E402
 
 log = logging.getLogger("sigv4")
 
@@ -68,8 +77,11 @@ def _render(obj: Any) -> str:
 
 
 MAX_PENDING = 10000
+MAX_INFLIGHT = 2000  # flows at the worker; beyond this, inspect inline (bounded memory)
+MAX_BACKLOG = 64 << 20  # bytes waiting for the pipe to the worker, likewise
 ERROR_BODY_LIMIT = 1 << 20
 FLUSH_S = 0.2
+WORKER_DRAIN_S = 120.0  # at exit, how long to wait for the worker's last outcomes
 
 
 def wire_request(
@@ -110,15 +122,20 @@ def _opt(name: str) -> Any:
         return None
 
 
-def _decode_fields(fields: Sequence[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-        for k, v in fields
-    )
-
-
 def _headers(msg: http.Message) -> tuple[tuple[str, str], ...]:
-    return _decode_fields(msg.headers.fields)
+    return decode_fields(msg.headers.fields)
+
+
+def _maybe_aws(fields: Sequence[tuple[bytes, bytes]], target: bytes, host: str) -> bool:
+    """The cheap test before any parsing: an Authorization header, an AWS query parameter
+    (also percent-encoded) or an AWS host. A superset of what the core inspects."""
+    for k, _ in fields:
+        if len(k) == 13 and k.lower() == b"authorization":
+            return True
+    t = target.lower()
+    if b"amz" in t or b"accesskeyid" in t or b"%" in t:
+        return True
+    return is_aws_host(host)
 
 
 class _Snapshot:
@@ -157,10 +174,18 @@ class SigV4Inspector:
         self._stream_results: dict[str, Verification] = {}
         self._stream_threshold = 16 << 20
         self._loaded_key: tuple[Any, ...] | None = None
+        self._creds_loaded = False
         self._flushed_at = 0.0
         self._flush_timer = False
         self._learn_on = True
         self._quiet = False
+        self._use_worker = True
+        self._saving = False
+        self._writer_armed = False
+        self._inspector = FlowInspector(self.store)
+        self._worker: WorkerClient | None = None
+        self._inflight: dict[str, tuple[http.HTTPFlow, FlowCapture]] = {}
+        self._has_view = False
 
     # -- options -----------------------------------------------------------------------
     def load(self, loader: Any) -> None:
@@ -192,6 +217,14 @@ class SigV4Inspector:
             "Do not print a line per AWS flow (the report is still written).",
         )
         loader.add_option(
+            "sigv4_worker",
+            bool,
+            True,
+            "Inspect flows in a worker process (another core), so traffic is forwarded without "
+            "waiting for the diagnosis; off: inspect inside mitmproxy's process. Flows are always "
+            "inspected inline while save_stream_file is set, so saved flows carry their diagnosis.",
+        )
+        loader.add_option(
             "sigv4_stream_threshold",
             str,
             "16m",
@@ -206,10 +239,15 @@ class SigV4Inspector:
         if misspelt:
             raise exceptions.OptionsError(
                 f"unknown option(s) {', '.join(misspelt)}; sigv4 options are: "
-                "sigv4_report, sigv4_profiles, sigv4_credentials, sigv4_learn, sigv4_quiet, sigv4_stream_threshold"
+                "sigv4_report, sigv4_profiles, sigv4_credentials, sigv4_learn, sigv4_quiet, sigv4_worker, "
+                "sigv4_stream_threshold"
             )
         opts = ctx.options
         self._learn_on, self._quiet = bool(opts.sigv4_learn), bool(opts.sigv4_quiet)
+        self._use_worker = bool(opts.sigv4_worker)
+        self._saving = bool(_opt("save_stream_file"))
+        if not self._use_worker and self._worker is not None:
+            self._stop_worker()
         try:
             self._stream_threshold = human.parse_size(opts.sigv4_stream_threshold) or 0
         except ValueError as exc:
@@ -220,28 +258,35 @@ class SigV4Inspector:
         key = (tuple(opts.sigv4_profiles), tuple(opts.sigv4_credentials))
         if key != self._loaded_key:
             self._loaded_key = key
-            self._load_credentials(list(opts.sigv4_profiles) or None, list(opts.sigv4_credentials))
+            self._reset_credentials()
         if "sigv4_report" in updated or self._report_path != opts.sigv4_report:
             self._open_report(opts.sigv4_report)
 
-    def _load_credentials(self, profiles: list[str] | None, files: list[str]) -> None:
-        store = creds_mod.CredentialStore()
-        try:
-            found, warnings = creds_mod.load_user_credentials(profiles=profiles, extra_files=files)
-        except Exception as exc:  # never fail the proxy over credentials
-            found, warnings = [], [f"could not load credentials: {type(exc).__name__}"]
-        store.add_many(found)
-        for learned in self.store.learned_credentials():
-            store.add(learned)
-        self.store = store
-        for w in warnings:
-            log.warning("sigv4: %s", w)
-        srcs = sorted({c.source for c in found})
-        log.info(
-            "sigv4: %d access key(s) known from %s",
-            len(found),
-            ", ".join(srcs) or "nowhere (set AWS_PROFILE or sigv4_credentials)",
-        )
+    def _reset_credentials(self) -> None:
+        """New credential options: a fresh store (learned credentials carried over), loaded
+        now when flows are inspected here, else by the worker (botocore's import and the
+        provider chain then cost the proxy nothing) and here only if ever needed."""
+        self.store = creds_mod.CredentialStore(self.store.learned_credentials())
+        self._inspector.keyring = self.store
+        self._creds_loaded = False
+        if self._worker is not None:
+            self._worker.send(("load", *self._loaded_key_lists()))
+        elif not self._use_worker:
+            self._ensure_credentials()
+
+    def _loaded_key_lists(self) -> tuple[list[str], list[str]]:
+        profiles, files = self._loaded_key or ((), ())
+        return list(profiles), list(files)
+
+    def _ensure_credentials(self) -> None:
+        """Load the user's credentials into this process's store, once."""
+        if self._creds_loaded:
+            return
+        self._creds_loaded = True
+        found, msgs = creds_mod.load_with_messages(*self._loaded_key_lists())
+        self.store.add_many(found)
+        for level, text in msgs:
+            log.log(logging.WARNING if level == "warning" else logging.INFO, "%s", text)
 
     def _open_report(self, path: str) -> None:
         if self._report is not None:
@@ -281,6 +326,7 @@ class SigV4Inspector:
         wire = wire_request(req)
         if parse_auth(wire).scheme == "none":
             return
+        self._ensure_credentials()
         session = VerifySession(wire, self.store, now=datetime.now(UTC))
         self._streams[f.id] = session
 
@@ -298,6 +344,16 @@ class SigV4Inspector:
             self._snap[f.id] = _Snapshot(f.request)  # replayed flows that skipped requestheaders
         if len(self._pending) < MAX_PENDING:
             self._pending[f.id] = f
+
+    def running(self) -> None:
+        """Start the worker process and have the event loop apply its results."""
+        try:
+            loop = asyncio.get_running_loop()
+            self._has_view = ctx.master.addons.get("view") is not None
+        except (RuntimeError, AttributeError):
+            return
+        if self._use_worker and self._worker is None:
+            self._start_worker(loop)
 
     def response(self, f: http.HTTPFlow) -> None:
         if self._learn_on and f.response is not None:
@@ -333,6 +389,7 @@ class SigV4Inspector:
         for _fid, f in list(self._pending.items()):
             if isinstance(f, http.HTTPFlow):
                 self._finalize(f)
+        self._stop_worker()
         self._log_summary()
         if self._report is not None:
             self._report.close()
@@ -344,7 +401,10 @@ class SigV4Inspector:
             resp = f.response
             assert resp is not None
             raw = resp.raw_content
-            if not raw or (b"ccessKeyId" not in raw and "content-encoding" not in resp.headers):
+            if not raw or (
+                b"ccessKeyId" not in raw
+                and not any(k.lower() == b"content-encoding" for k, _ in resp.headers.fields)
+            ):
                 return  # not a credentials response (the cheap test before any parsing)
             body = resp.get_content(strict=False) if resp.raw_content is not None else b""
             learned = creds_mod.learn_from_response(
@@ -358,6 +418,8 @@ class SigV4Inspector:
             )
             for c in learned:
                 self.store.add(c)
+                if self._worker is not None:
+                    self._worker.send(("creds", [c]))  # before this flow's capture
                 log.info(
                     "sigv4: learned temporary key %s from %s (%s)",
                     c.access_key_id,
@@ -367,10 +429,7 @@ class SigV4Inspector:
         except Exception as exc:
             log.warning("sigv4: could not learn credentials from %s: %s", f.id, type(exc).__name__)
 
-    def _is_candidate(self, req: WireRequest) -> bool:
-        return parse_auth(req).scheme != "none" or is_aws_host(req.host)
-
-    def _finalize(self, f: http.HTTPFlow) -> None:
+    def _finalize(self, f: http.HTTPFlow, *, inline: bool = False) -> None:
         self._pending.pop(f.id, None)
         snap = self._snap.pop(f.id, None)
         session = self._streams.pop(f.id, None)
@@ -380,15 +439,42 @@ class SigV4Inspector:
         if f.id in self._recorded:
             return
         try:
-            insp = self._inspect(f, snap, streamed)
+            cap = self._capture(f, snap, streamed)
         except Exception as exc:
-            log.warning("sigv4: internal error on flow %s: %s: %s", f.id, type(exc).__name__, exc)
-            insp = self._fallback(f, exc)
-        if insp is None:
+            log.warning("sigv4: could not capture flow %s: %s", f.id, type(exc).__name__)
+            return
+        if cap is None:
             return
         self._remember(f.id)
+        worker = self._worker
+        if (
+            worker is not None
+            and not inline
+            and len(self._inflight) < MAX_INFLIGHT
+            and worker.backlog < MAX_BACKLOG
+            and not self._saving  # the saved flow must carry the diagnosis
+        ):
+            self._inflight[f.id] = (f, cap)
+            worker.send(("inspect", cap))
+            self._drain()
+            if worker.backlog and not self._writer_armed:
+                self._writer_armed = True
+                with contextlib.suppress(RuntimeError):
+                    asyncio.get_running_loop().add_writer(worker.send_fileno(), self._feed_worker)
+            return
+        self._inspect_inline(f, cap)
+
+    def _inspect_inline(self, f: http.HTTPFlow, cap: FlowCapture) -> None:
+        self._ensure_credentials()
+        insp = self._inspector.inspect(cap)  # never raises
+        if insp is not None:
+            self._apply(f, outcome_of(cap.flow_id, insp))
+
+    def _apply(self, f: http.HTTPFlow, out: Outcome) -> None:
+        if out.error:
+            log.warning("sigv4: internal error on flow %s: %s", f.id, out.error)
         try:
-            self._annotate(f, insp)
+            self._annotate(f, out)
         except Exception as exc:  # never raise out of a hook
             log.warning("sigv4: could not annotate flow %s: %s", f.id, type(exc).__name__)
 
@@ -398,75 +484,141 @@ class SigV4Inspector:
         if len(self._recorded_order) > 50000:
             self._recorded.discard(self._recorded_order.popleft())
 
-    def _inspect(
-        self, f: http.HTTPFlow, snap: _Snapshot | None, streamed: Verification | None = None
-    ) -> Inspection | None:
+    def _capture(
+        self, f: http.HTTPFlow, snap: _Snapshot | None, streamed: Verification | None
+    ) -> FlowCapture | None:
+        """The flow as plain data for the core (None when it cannot concern AWS)."""
         sent = f.request
+        d = sent.data
         unchanged = snap is None or snap.unchanged(sent)
-        if snap is not None and not unchanged:
-            client_req = wire_request(
-                sent,
-                headers=_decode_fields(snap.fields),
-                target=snap.target.decode("utf-8", "surrogateescape"),
-                method=snap.method.decode("utf-8", "surrogateescape"),
-            )
-        else:
-            client_req = wire_request(sent)
-        auth = parse_auth(client_req)  # once per flow; handed down to the core
-        if auth.scheme == "none" and not is_aws_host(client_req.host):
-            return None
-        ts = snap.timestamp if snap is not None else sent.timestamp_start
-        seen_at = datetime.fromtimestamp(ts, UTC) if ts else datetime.now(UTC)
-        response = None
-        if f.response is not None:
-            body = None
-            if (
-                f.response.status_code >= 300
-                and f.response.raw_content is not None
-                and len(f.response.raw_content) <= ERROR_BODY_LIMIT
-            ):
-                body = f.response.get_content(strict=False)
-            response = parse_response(f.response.status_code, _headers(f.response), body)
-        v = streamed
-        changes = [] if unchanged else self._proxy_changes(client_req, sent, auth.signed_headers)
-        akid = auth.access_key_id
-        cred = self.store.lookup(akid) if akid else None
-        issuer = (
-            cred.issued_by if cred is not None and cred.source.startswith("learned:sts") else None
+        method, target, fields = (
+            (d.method, d.path, d.headers.fields)
+            if unchanged or snap is None
+            else (snap.method, snap.target, snap.fields)
         )
-        insp = inspect_request(
-            client_req,
-            self.store,
+        if not _maybe_aws(fields, target, d.host):
+            return None
+        resp = f.response
+        status: int | None = None
+        rfields: tuple[tuple[bytes, bytes], ...] = ()
+        rbody: bytes | None = None
+        if resp is not None:
+            status, rfields = resp.status_code, resp.headers.fields
+            raw = resp.raw_content
+            if status >= 300 and raw is not None and len(raw) <= ERROR_BODY_LIMIT:
+                rbody = resp.get_content(strict=False)
+        peer = f.client_conn.peername
+        cap = FlowCapture(
             flow_id=f.id,
-            url=sent.pretty_url
-            if snap is None
-            else f"{sent.scheme}://{client_req.authority}{client_req.target}",
-            seen_at=seen_at,
-            now=seen_at,
-            response=response,
-            proxy_changes=changes,
-            token_issuer=issuer,
-            client_clock_ok=self._client_clock_ok(f, client_req, seen_at),
-            verification=v,
-            auth=auth,
+            method=method,
+            target=target,
+            fields=fields,
+            body=sent.raw_content,
+            scheme=sent.scheme,
+            h2_authority=sent.authority if (sent.is_http2 or sent.is_http3) else "",
+            default_authority=sent.authority or f"{sent.host}:{sent.port}",
+            seen_at=snap.timestamp if snap is not None else (sent.timestamp_start or time.time()),
+            client_addr=str(peer[0]) if peer else "?",
+            status=status,
+            response_fields=rfields,
+            response_body=rbody,
+            verification=streamed,
         )
-        return insp
+        if not unchanged:
+            client = cap.wire()
+            changes = self._proxy_changes(client, sent, parse_auth(client).signed_headers)
+            cap = dataclasses.replace(cap, proxy_changes=tuple(changes))
+        return cap
 
-    def _client_clock_ok(
-        self, f: http.HTTPFlow, req: WireRequest, seen_at: datetime
-    ) -> bool | None:
-        """Whether other recent requests of the same client carried a current x-amz-date."""
-        signed = parse_amz_date(req.header("x-amz-date"))
-        if signed is None:
-            return None
-        client = f"{f.client_conn.peername[0] if f.client_conn.peername else '?'}|{req.header('user-agent') or ''}"
-        skew = (signed - seen_at).total_seconds()
-        hist = self._clock.setdefault(client, deque(maxlen=20))
-        ok = any(abs(s) < 60 and (seen_at - t).total_seconds() < 600 for t, s in hist)
-        hist.append((seen_at, skew))
-        if len(self._clock) > 1000:
-            self._clock.pop(next(iter(self._clock)))
-        return ok
+    # -- the worker process ------------------------------------------------------------
+    def _start_worker(self, loop: asyncio.AbstractEventLoop) -> None:
+        if getattr(sys, "frozen", False):  # a frozen mitmproxy binary cannot run our worker
+            log.info("sigv4: frozen mitmproxy build: flows are inspected inline")
+            return
+        try:
+            worker = WorkerClient()
+            worker.send(("load", *self._loaded_key_lists()))
+            worker.send(("creds", self.store.all_credentials()))
+            loop.add_reader(worker.fileno(), self._drain)
+        except Exception as exc:
+            log.warning("sigv4: no worker process (%s); flows are inspected inline", exc)
+            return
+        self._worker = worker
+
+    def _feed_worker(self) -> None:
+        """The pipe to the worker has room: send what waits; stop watching when done."""
+        worker = self._worker
+        if worker is not None:
+            worker.flush()
+            if worker.backlog and not worker.dead:
+                return
+        self._writer_armed = False
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_writer(worker.send_fileno() if worker else -1)
+
+    def _drain(self) -> None:
+        """Apply the outcomes the worker has sent (never blocks)."""
+        worker = self._worker
+        if worker is None:
+            return
+        self._on_messages(worker.poll())
+        if worker.dead:
+            self._worker_lost()
+
+    def _on_messages(self, msgs: list[Any]) -> None:
+        updated = []
+        for m in msgs:
+            if m[0] == "log":
+                log.log(logging.WARNING if m[1] == "warning" else logging.INFO, "%s", m[2])
+            if m[0] != "result":
+                continue
+            entry = self._inflight.pop(m[1], None)
+            if entry is not None and m[2] is not None:
+                self._apply(entry[0], m[2])
+                updated.append(entry[0])
+        if updated and self._has_view:
+            ctx.master.addons.trigger(UpdateHook(updated))  # mitmweb shows the diagnosis
+
+    def _worker_lost(self, *, expected: bool = False) -> None:
+        """The worker is gone (or stopped): inspect what it still had here, and every flow
+        from now on."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        self._detach(worker)
+        if not expected or self._inflight:
+            log.warning(
+                "sigv4: the worker process ended (exit %s); flows are inspected inline "
+                "from now on (%d pending)",
+                worker.proc.poll(),
+                len(self._inflight),
+            )
+        for f, cap in list(self._inflight.values()):
+            self._inspect_inline(f, cap)
+        self._inflight.clear()
+
+    def _detach(self, worker: WorkerClient) -> None:
+        with contextlib.suppress(Exception):
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(worker.fileno())
+            loop.remove_writer(worker.send_fileno())
+        self._writer_armed = False
+        worker.kill()
+
+    def _stop_worker(self) -> None:
+        """Let the worker finish what it was sent (progress shown when that takes long),
+        then stop it; whatever it could not finish is inspected inline."""
+        worker = self._worker
+        if worker is None:
+            return
+        worker.stop()
+        start = last = time.monotonic()
+        while self._inflight and not worker.dead and time.monotonic() - start < WORKER_DRAIN_S:
+            self._on_messages(worker.wait(0.5))
+            if self._inflight and time.monotonic() - last >= 5:
+                last = time.monotonic()
+                log.info("sigv4: finishing %d flow(s) in the worker ...", len(self._inflight))
+        self._worker_lost(expected=True)
 
     def _proxy_changes(
         self, client: WireRequest, sent: http.Request, signed: Sequence[str]
@@ -555,50 +707,23 @@ class SigV4Inspector:
             return "stickyauth option"
         return "another addon"
 
-    def _fallback(self, f: http.HTTPFlow, exc: Exception) -> Inspection | None:
-        try:
-            req = wire_request(f.request)
-            if not self._is_candidate(req):
-                return None
-            from sigv4core.model import Finding
-            from sigv4core.report import build_record
-
-            v = Verification(verdict="unverified", auth=parse_auth(req), reason="internal_error")
-            finding = Finding(
-                "INTERNAL",
-                "info",
-                f"The inspector failed on this flow ({type(exc).__name__}); traffic was not affected.",
-            )
-            rec = build_record(
-                flow_id=f.id,
-                seen_at=datetime.now(UTC),
-                method=req.method,
-                url=f.request.pretty_url,
-                v=v,
-                findings=[finding],
-                response=None,
-            )
-            return Inspection(v, [finding], rec, "sigv4: unverified (inspector error)", "")
-        except Exception:
-            return None
-
-    def _annotate(self, f: http.HTTPFlow, insp: Inspection) -> None:
-        f.metadata[META_KEY] = insp.record
-        f.comment = insp.comment
-        f.marked = insp.marker
+    def _annotate(self, f: http.HTTPFlow, out: Outcome) -> None:
+        f.metadata[META_KEY] = out.record
+        f.comment = out.comment
+        f.marked = out.marker
         with self._lock:
-            self.counts[insp.verification.verdict] += 1
-            for fd in insp.findings:
-                self.codes[fd.code] += 1
+            self.counts[out.verdict] += 1
+            for code in out.codes:
+                self.codes[code] += 1
             if self._report is not None:
-                self._report.write((insp.line or json.dumps(insp.record, ensure_ascii=True)) + "\n")
+                self._report.write((out.line or json.dumps(out.record, ensure_ascii=True)) + "\n")
         self._flush_soon()
         if not self._quiet:
-            self._log_line(f, insp)
+            self._log_line(out)
 
-    def _log_line(self, f: http.HTTPFlow, insp: Inspection) -> None:
+    def _log_line(self, out: Outcome) -> None:
         """One line per AWS flow (colored when the terminal takes it), the diagnosis under it."""
-        rec = insp.record
+        rec = out.record
         text = Text()
         text.append("[sigv4] ", style="bold")
         text.append(f"{rec['verdict'].upper():10}", style=VERDICT_STYLE.get(rec["verdict"], ""))
@@ -606,9 +731,9 @@ class SigV4Inspector:
         for d in rec["findings"]:
             if d["severity"] != "info":
                 text.append(f"  {d['code']}", style="red" if d["severity"] == "error" else "yellow")
-        if insp.marker:
-            text.append(f"\n         {insp.comment}", style="dim" if insp.marker != ":x:" else "")
-        level = logging.WARNING if insp.marker == ":x:" else logging.INFO
+        if out.marker:
+            text.append(f"\n         {out.comment}", style="dim" if out.marker != ":x:" else "")
+        level = logging.WARNING if out.marker == ":x:" else logging.INFO
         log.log(level, "%s", _render(text))
 
     def summary_text(self) -> str:
@@ -659,6 +784,7 @@ class SigV4Inspector:
         "Write a redacted bug-report bundle (.mitm, HAR, SUMMARY.md) of flows into a folder."
         import sigv4bundle
 
+        self._ensure_credentials()  # every secret in use must be scrubbed
         secrets = [
             x
             for c in self.store.all_credentials()
@@ -674,7 +800,7 @@ class SigV4Inspector:
         for fl in flows:
             if isinstance(fl, http.HTTPFlow):
                 self._recorded.discard(fl.id)
-                self._finalize(fl)
+                self._finalize(fl, inline=True)
                 updated.append(fl)
         ctx.master.addons.trigger(UpdateHook(updated))
 

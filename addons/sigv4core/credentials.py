@@ -24,10 +24,6 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
-import botocore.configloader
-import botocore.exceptions
-import botocore.session
-
 from sigv4core.model import Credential
 
 __all__ = [
@@ -102,11 +98,16 @@ def _from_botocore(creds: Any, source: str) -> Credential | None:
 
 
 def _profile_credentials(name: str) -> Credential | None:
+    import botocore.session  # imported when credentials are loaded: it takes ~0.3 s
+
     session = botocore.session.Session(profile=name)
     return _from_botocore(session.get_credentials(), f"profile:{name}")
 
 
 def _file_credentials(path: str, warnings: list[str]) -> list[Credential]:
+    import botocore.configloader
+    import botocore.exceptions
+
     try:
         sections = botocore.configloader.raw_config_parse(path)
     except botocore.exceptions.ConfigNotFound:
@@ -189,6 +190,8 @@ def load_user_credentials(
             sources_by_id[cred.access_key_id] = cred.source
         creds.append(cred)
 
+    import botocore.session
+
     session: Any = None
     profile_map: dict[str, Any] = {}
     default_name = "default"
@@ -255,6 +258,29 @@ def load_user_credentials(
 # --------------------------------------------------------------------------------------
 # The store
 # --------------------------------------------------------------------------------------
+
+
+def load_with_messages(
+    profiles: Sequence[str] | None, files: Sequence[str]
+) -> tuple[list[Credential], list[tuple[str, str]]]:
+    """The user's credentials (:func:`load_user_credentials`) and what to tell the user
+    about them, as ``(level, text)`` with level ``"warning"`` or ``"info"``. Never raises."""
+    try:
+        found, warnings = load_user_credentials(
+            profiles=list(profiles) if profiles else None, extra_files=list(files)
+        )
+    except Exception as exc:  # never fail the proxy over credentials
+        found, warnings = [], [f"could not load credentials: {type(exc).__name__}"]
+    msgs = [("warning", f"sigv4: {w}") for w in warnings]
+    srcs = sorted({c.source for c in found})
+    msgs.append(
+        (
+            "info",
+            f"sigv4: {len(found)} access key(s) known from "
+            + (", ".join(srcs) or "nowhere (set AWS_PROFILE or sigv4_credentials)"),
+        )
+    )
+    return found, msgs
 
 
 class CredentialStore:

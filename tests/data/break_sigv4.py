@@ -4,9 +4,10 @@ unaffected and that the addon falls back to an ``unverified`` record.
 
 It patches, inside the running mitmdump process:
 
-* ``inspect_request`` as the addon module sees it (the addon imported the name, so
+* ``inspect_request`` as ``sigv4core.flowinspect`` sees it (it imported the name, so
   replacing ``sigv4core.pipeline.inspect_request`` alone would not reach it), and the
-  pipeline's own, to raise;
+  pipeline's own, to raise (the test runs the addon with ``sigv4_worker=false``, so the
+  inspection happens in this patched process);
 * ``AwsChunkedDecoder.feed`` to raise (the streaming tap's verifier must absorb it);
 * ``learn_from_response`` to raise (the addon's learning must absorb it).
 """
@@ -41,9 +42,10 @@ class BreakSigv4:
             return
         import sigv4core.chunked
         import sigv4core.credentials
+        import sigv4core.flowinspect
         import sigv4core.pipeline
 
-        type(inspector)._inspect.__globals__["inspect_request"] = _boom
+        sigv4core.flowinspect.inspect_request = _boom
         sigv4core.pipeline.inspect_request = _boom
         sigv4core.chunked.AwsChunkedDecoder.feed = _boom  # type: ignore[method-assign]
         sigv4core.credentials.learn_from_response = _boom

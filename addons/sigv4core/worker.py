@@ -1,0 +1,220 @@
+"""The worker process: inspects captured flows off the proxy's event loop.
+
+The addon starts one worker (``python -c ...`` running :func:`main`) and talks to it over
+its stdin/stdout with length-prefixed pickles (both ends are this package, in the same
+user's processes). The addon's process only captures each flow and applies the outcome
+when it comes back, so verification, diagnosis and JSON encoding run on another core and
+never hold up traffic.
+
+Messages to the worker, handled strictly in order: ``("load", profiles, files)`` (load the
+user's credentials, as the addon's options say; learned ones are kept),
+``("creds", [Credential])`` (add these), ``("inspect", FlowCapture)``, ``("stop",)``.
+From the worker: ``("ready",)``, ``("log", level, text)``,
+``("result", flow_id, Outcome | None)``, ``("stopped",)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+_LEN = struct.Struct("!I")
+ADDONS_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def frame(msg: Any) -> bytes:
+    """One message as bytes: a 4-byte length and the pickle."""
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LEN.pack(len(data)) + data
+
+
+class FrameReader:
+    """Splits a byte stream back into messages, however it was cut."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        self._buf += data
+        out = []
+        while len(self._buf) >= 4:
+            (n,) = _LEN.unpack_from(self._buf)
+            if len(self._buf) < 4 + n:
+                break
+            out.append(pickle.loads(self._buf[4 : 4 + n]))
+            del self._buf[: 4 + n]
+        return out
+
+
+def _read_exact(stream: IO[bytes], n: int) -> bytes | None:
+    data = stream.read(n)
+    return data if data is not None and len(data) == n else None
+
+
+def _messages(stream: IO[bytes]) -> Iterator[Any]:
+    while True:
+        head = _read_exact(stream, 4)
+        if head is None:
+            return
+        body = _read_exact(stream, _LEN.unpack(head)[0])
+        if body is None:
+            return
+        yield pickle.loads(body)
+
+
+def main() -> None:
+    """The worker's loop (stdin: messages in; stdout: results out)."""
+    from sigv4core.credentials import CredentialStore, load_with_messages
+    from sigv4core.flowinspect import FlowInspector, outcome_of
+
+    # the channel is a private copy of stdout; anything printed goes to stderr instead
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    results: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def writer() -> None:  # results never block reading the next job
+        while (item := results.get()) is not None:
+            out.write(item)
+            out.flush()
+
+    t = threading.Thread(target=writer, name="sigv4-worker-writer", daemon=True)
+    t.start()
+    store = CredentialStore()
+    inspector = FlowInspector(store)
+    results.put(frame(("ready",)))
+    for msg in _messages(sys.stdin.buffer):
+        kind = msg[0]
+        if kind == "inspect":
+            cap = msg[1]
+            insp = inspector.inspect(cap)
+            results.put(
+                frame(("result", cap.flow_id, outcome_of(cap.flow_id, insp) if insp else None))
+            )
+        elif kind == "creds":
+            store.add_many(msg[1])
+        elif kind == "load":
+            found, msgs = load_with_messages(msg[1], msg[2])
+            learned = store.learned_credentials()
+            store = CredentialStore([*found, *learned])
+            inspector.keyring = store
+            for level, text in msgs:
+                results.put(frame(("log", level, text)))
+        elif kind == "stop":
+            break
+    results.put(frame(("stopped",)))
+    results.put(None)
+    t.join()
+
+
+class WorkerClient:
+    """The addon's end: start the worker, send messages without ever blocking the caller
+    (non-blocking writes; what the pipe cannot take yet waits in a buffer), collect results
+    without blocking (non-blocking reads)."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        code = f"import sys; sys.path.insert(0, {ADDONS_DIR!r}); from sigv4core.worker import main; main()"
+        self.proc = subprocess.Popen(
+            [python, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in_fd = self.proc.stdin.fileno()
+        self._out_fd = self.proc.stdout.fileno()
+        for fd in (self._in_fd, self._out_fd):
+            os.set_blocking(fd, False)
+            with contextlib.suppress(Exception):  # Linux: room for many flows per pipe
+                import fcntl
+
+                fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+        self._reader = FrameReader()
+        self._pending = bytearray()
+        self.dead = False
+        self.ready = False
+
+    def fileno(self) -> int:
+        """The descriptor to watch for results."""
+        return self._out_fd
+
+    def send_fileno(self) -> int:
+        """The descriptor to watch for room while :attr:`backlog` is not empty."""
+        return self._in_fd
+
+    @property
+    def backlog(self) -> int:
+        """Bytes sent but not yet taken by the pipe."""
+        return len(self._pending)
+
+    def send(self, msg: Any) -> None:
+        """Queue a message and write what the pipe takes now (never blocks)."""
+        self._pending += frame(msg)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write buffered messages as far as the pipe takes them (never blocks)."""
+        while self._pending and not self.dead:
+            try:
+                n = os.write(self._in_fd, self._pending)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.dead = True
+                return
+            del self._pending[:n]
+
+    def poll(self) -> list[Any]:
+        """The messages that have arrived (never blocks). Sets ``dead`` at end of stream."""
+        self.flush()
+        got: list[Any] = []
+        while True:
+            try:
+                data = os.read(self._out_fd, 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.dead = True
+                break
+            if not data:
+                self.dead = True
+                break
+            got += self._reader.feed(data)
+        if got and got[0][0] == "ready":
+            self.ready = True
+            got = [m for m in got if m[0] != "ready"]
+        return got
+
+    def stop(self) -> None:
+        """Ask the worker to finish what it was sent, then stop."""
+        self.send(("stop",))
+
+    def wait(self, timeout: float) -> list[Any]:
+        """Block up to ``timeout`` for more messages (sending what is buffered meanwhile);
+        returns what arrived."""
+        import select
+
+        if self.dead:
+            return []
+        wfds = [self._in_fd] if self._pending else []
+        r, _, _ = select.select([self._out_fd], wfds, [], timeout)
+        return self.poll()
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        for f in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(Exception):
+                if f is not None:
+                    f.close()
+        self.dead = True
