@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import json
 import logging
@@ -38,18 +37,10 @@ from rich.text import Text  # noqa: E402
 
 from sigv4core import credentials as creds_mod  # noqa: E402
 from sigv4core.authparse import parse_auth  # noqa: E402
+from sigv4core.capture import FlowCapture, Outcome, decode_fields  # noqa: E402
 from sigv4core.endpoints import is_aws_host  # noqa: E402
 from sigv4core.explain import explain_record  # noqa: E402
-from sigv4core.flowinspect import (  # noqa: E402
-    FlowCapture,
-    FlowInspector,
-    Outcome,
-    decode_fields,
-    outcome_of,
-)
 from sigv4core.model import Verification, WireRequest  # noqa: E402
-from sigv4core.rules import ProxyChange  # noqa: E402
-from sigv4core.verify import VerifySession  # noqa: E402
 from sigv4core.worker import WorkerClient  # noqa: E402
 
 log = logging.getLogger("sigv4")
@@ -170,7 +161,7 @@ class SigV4Inspector:
         self.counts: Counter[str] = Counter()
         self.codes: Counter[str] = Counter()
         self._clock: dict[str, deque[tuple[datetime, float]]] = {}
-        self._streams: dict[str, VerifySession] = {}
+        self._streams: dict[str, Any] = {}  # flow id -> sigv4core.verify.VerifySession
         self._stream_results: dict[str, Verification] = {}
         self._stream_threshold = 16 << 20
         self._loaded_key: tuple[Any, ...] | None = None
@@ -182,7 +173,7 @@ class SigV4Inspector:
         self._use_worker = True
         self._saving = False
         self._writer_armed = False
-        self._inspector = FlowInspector(self.store)
+        self._inspector: Any = None  # a FlowInspector, made when first needed
         self._worker: WorkerClient | None = None
         self._inflight: dict[str, tuple[http.HTTPFlow, FlowCapture]] = {}
         self._has_view = False
@@ -267,7 +258,8 @@ class SigV4Inspector:
         now when flows are inspected here, else by the worker (botocore's import and the
         provider chain then cost the proxy nothing) and here only if ever needed."""
         self.store = creds_mod.CredentialStore(self.store.learned_credentials())
-        self._inspector.keyring = self.store
+        if self._inspector is not None:
+            self._inspector.keyring = self.store
         self._creds_loaded = False
         if self._worker is not None:
             self._worker.send(("load", *self._loaded_key_lists()))
@@ -326,6 +318,8 @@ class SigV4Inspector:
         wire = wire_request(req)
         if parse_auth(wire).scheme == "none":
             return
+        from sigv4core.verify import VerifySession
+
         self._ensure_credentials()
         session = VerifySession(wire, self.store, now=datetime.now(UTC))
         self._streams[f.id] = session
@@ -465,7 +459,12 @@ class SigV4Inspector:
         self._inspect_inline(f, cap)
 
     def _inspect_inline(self, f: http.HTTPFlow, cap: FlowCapture) -> None:
+        # the verifier is imported when first needed: with the worker, maybe never
+        from sigv4core.flowinspect import FlowInspector, outcome_of
+
         self._ensure_credentials()
+        if self._inspector is None:
+            self._inspector = FlowInspector(self.store)
         insp = self._inspector.inspect(cap)  # never raises
         if insp is not None:
             self._apply(f, outcome_of(cap.flow_id, insp))
@@ -527,7 +526,7 @@ class SigV4Inspector:
         if not unchanged:
             client = cap.wire()
             changes = self._proxy_changes(client, sent, parse_auth(client).signed_headers)
-            cap = dataclasses.replace(cap, proxy_changes=tuple(changes))
+            cap = cap._replace(proxy_changes=tuple(changes))
         return cap
 
     # -- the worker process ------------------------------------------------------------
@@ -622,10 +621,12 @@ class SigV4Inspector:
 
     def _proxy_changes(
         self, client: WireRequest, sent: http.Request, signed: Sequence[str]
-    ) -> list[ProxyChange]:
+    ) -> list[Any]:
         """What changed between the client's request and the one sent upstream, and which
         mitmproxy option (or 'another addon') did it."""
         opts = ctx.options
+        from sigv4core.rules import ProxyChange  # only when the proxy changed something
+
         out: list[ProxyChange] = []
         upstream = wire_request(sent)
         signed_set = set(signed)

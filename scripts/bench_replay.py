@@ -10,9 +10,11 @@ changed after signing, unknown key, changed body, malformed Authorization, unsig
 expired presigned URL) answered with AWS's error shapes.
 
 It then times ``mitmdump -nr FILE -q --set sigv4_quiet=true --set sigv4_report=TMP``
-without and with ``-s addons/sigv4.py`` (same options, best of 3, interleaved) and prints
-the seconds and their ratio (target <= 1.10). The process start-up time (an empty file)
-is measured too, so the per-flow cost can be read apart from the addon's import.
+without the addon, with ``-s addons/sigv4.py`` (the default: flows inspected in the
+worker process) and with ``--set sigv4_worker=false`` (inspected in mitmdump's process),
+best of 3, interleaved, and prints wall seconds, their ratio to the run without the addon
+(target <= 1.10), and the CPU seconds of all processes (the worker's work is not free: it
+runs on another core). The process start-up time (an empty file) is measured too.
 With ``--profile`` (or when the ratio misses the target) the addon's hooks are run
 in-process under cProfile over the same flows and the top costs are printed.
 
@@ -32,6 +34,7 @@ import json
 import os
 import pstats
 import random
+import resource
 import secrets
 import shutil
 import subprocess
@@ -451,7 +454,10 @@ def write_flows(path: Path, shapes: list[Shape]) -> None:
             writer.add(make_flow(s, t0 + i * 0.002 + s.seen_offset))
 
 
-def mitmdump_cmd(flows: Path, tmp: Path, report: Path, addon: bool) -> list[str]:
+VARIANTS = ("plain", "worker", "inline")  # without the addon; with it (default); sigv4_worker=false
+
+
+def mitmdump_cmd(flows: Path, tmp: Path, report: Path, variant: str) -> list[str]:
     cmd = [
         MITMDUMP,
         "-n",
@@ -465,36 +471,51 @@ def mitmdump_cmd(flows: Path, tmp: Path, report: Path, addon: bool) -> list[str]
         "--set",
         f"sigv4_report={report}",
     ]
-    if addon:
+    if variant != "plain":
         cmd += ["-s", str(ADDON)]
+    if variant == "inline":
+        cmd += ["--set", "sigv4_worker=false"]
     return cmd
 
 
-def timed_run(flows: Path, tmp: Path, env: dict[str, str], addon: bool) -> tuple[float, Path]:
-    report = tmp / f"report-{'addon' if addon else 'plain'}.jsonl"
+@dataclass
+class Timing:
+    wall: float = float("inf")
+    cpu: float = float("inf")  # user + system seconds of mitmdump and its worker
+
+
+def timed_run(flows: Path, tmp: Path, env: dict[str, str], variant: str) -> tuple[Timing, Path]:
+    report = tmp / f"report-{variant}.jsonl"
     report.unlink(missing_ok=True)
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run(
-        mitmdump_cmd(flows, tmp, report, addon), env=env, cwd=tmp, capture_output=True, timeout=900
+        mitmdump_cmd(flows, tmp, report, variant),
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        timeout=900,
     )
     took = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0 or b"Traceback" in out.stderr + out.stdout:
         raise SystemExit(
             f"mitmdump failed ({out.returncode}):\n{(out.stdout + out.stderr).decode()[-3000:]}"
         )
-    return took, report
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return Timing(took, cpu), report
 
 
 def best_times(
     flows: Path, tmp: Path, env: dict[str, str], rounds: int
-) -> tuple[float, float, Path]:
-    plain, addon = float("inf"), float("inf")
-    report = tmp / "none"
-    for _ in range(rounds):  # interleaved, so drift affects both alike
-        plain = min(plain, timed_run(flows, tmp, env, False)[0])
-        t, report = timed_run(flows, tmp, env, True)
-        addon = min(addon, t)
-    return plain, addon, report
+) -> tuple[dict[str, Timing], dict[str, Path]]:
+    best = {v: Timing() for v in VARIANTS}
+    reports: dict[str, Path] = {}
+    for _ in range(rounds):  # interleaved, so drift affects all alike
+        for v in VARIANTS:
+            t, reports[v] = timed_run(flows, tmp, env, v)
+            best[v] = Timing(min(best[v].wall, t.wall), min(best[v].cpu, t.cpu))
+    return best, reports
 
 
 # -- in-process profile of the addon path -----------------------------------------------
@@ -515,18 +536,17 @@ def iter_flows(path: Path) -> Iterator[http.HTTPFlow]:
             yield f
 
 
-SECTIONS = (  # the addon's methods and module functions timed (inclusive) by profile_addon
+SECTIONS = (  # the addon's methods timed (inclusive) by profile_addon
     "requestheaders",
     "response",
     "_learn",
     "_finalize",
-    "_inspect",
-    "_proxy_changes",
-    "_client_clock_ok",
+    "_capture",
+    "_inspect_inline",
     "_annotate",
-    "_is_candidate",
 )
-MODULE_SECTIONS = ("inspect_request", "parse_auth", "wire_request", "parse_response")
+# the core functions the inspector calls, as sigv4core.flowinspect names them
+CORE_SECTIONS = ("inspect_request", "parse_auth", "parse_response")
 
 
 def _instrument(mod: ModuleType) -> tuple[dict[str, float], Counter[str]]:
@@ -548,16 +568,20 @@ def _instrument(mod: ModuleType) -> tuple[dict[str, float], Counter[str]]:
 
         setattr(owner, name, timed)
 
+    import sigv4core.flowinspect as fi
+
     for m in SECTIONS:
         wrap(mod.SigV4Inspector, m, m)
-    for g in MODULE_SECTIONS:
-        wrap(mod, g, g + "()")
+    wrap(fi.FlowInspector, "_client_clock_ok", "_client_clock_ok")
+    for g in CORE_SECTIONS:
+        wrap(fi, g, g + "()")
     return acc, calls
 
 
 def profile_addon(flows_path: Path, tmp: Path, env: dict[str, str], top: int = 18) -> str:
-    """Run the addon's hooks over the flows in this process: once plain, once with timers
-    around its main steps (inclusive times), once under cProfile. Return the report."""
+    """Run the addon's hooks over the flows in this process (inline: no worker, as without
+    a running event loop): once plain, once with timers around its main steps (inclusive
+    times), once under cProfile. Return the report."""
     from mitmproxy import eventsequence
     from mitmproxy.test import taddons
 
@@ -642,25 +666,38 @@ def main() -> int:
             f"{time.perf_counter() - t:.1f} s; mix: "
             + ", ".join(f"{k} {n}" for k, n in sorted(mix.items()))
         )
-        start_plain, start_addon, _ = best_times(empty, tmp, env, args.rounds)
-        plain, addon, report = best_times(flows, tmp, env, args.rounds)
+        start, _ = best_times(empty, tmp, env, args.rounds)
+        runs, reports = best_times(flows, tmp, env, args.rounds)
+        report = reports["worker"]
+        n = len(shapes)
+        for v in ("worker", "inline"):
+            recs = [json.loads(x) for x in reports[v].read_text().splitlines()]
+            if len(recs) != n or len({r["flow_id"] for r in recs}) != n:
+                print(f"WARNING: {v}: {len(recs)} records for {n} flows")
         records = [json.loads(x) for x in report.read_text().splitlines()]
         verdicts = Counter(r["verdict"] for r in records)
-        if len(records) != len(shapes) or len({r["flow_id"] for r in records}) != len(shapes):
-            print(f"WARNING: {len(records)} records for {len(shapes)} flows")
-        ratio = addon / plain
-        per_plain = (plain - start_plain) / len(shapes)
-        per_addon = (addon - start_addon) / len(shapes)
+        plain = runs["plain"].wall
+        ratio = runs["worker"].wall / plain
         print(f"records: {len(records)}; verdicts: {dict(sorted(verdicts.items()))}")
         print()
-        print(f"== summary (mitmdump -nr, {len(shapes)} flows, best of {args.rounds})")
-        print(f"without addon                      : {plain:8.2f} s")
-        print(f"with addon                         : {addon:8.2f} s")
-        print(f"  ratio with/without               : {ratio:8.2f}   (target <= {TARGET:.2f})")
-        print(f"start-up (empty file) without/with : {start_plain:8.2f} s / {start_addon:.2f} s")
+        print(f"== summary (mitmdump -nr, {n} flows, best of {args.rounds})")
+        print("                         wall s   ratio   CPU s (all processes)   start-up s")
+        labels = {
+            "plain": "without addon",
+            "worker": "with addon (default)",
+            "inline": "with sigv4_worker=false",
+        }
+        for v in VARIANTS:
+            t = runs[v]
+            print(
+                f"{labels[v]:24} {t.wall:7.2f}   {t.wall / plain:5.2f}   {t.cpu:7.2f} (x{t.cpu / runs['plain'].cpu:.2f})"
+                f"          {start[v].wall:5.2f}"
+            )
+        print(f"  ratio with/without (default)     : {ratio:8.2f}   (target <= {TARGET:.2f})")
+        per = {v: (runs[v].wall - start[v].wall) / n * 1e6 for v in VARIANTS}
         print(
-            f"per flow after start-up without/with: {per_plain * 1e6:7.0f} us / {per_addon * 1e6:.0f} us"
-            f"  (ratio {per_addon / per_plain:.2f})"
+            "per flow after start-up (wall)   : "
+            + " / ".join(f"{labels[v]} {per[v]:.0f} us" for v in VARIANTS)
         )
         if args.profile or ratio > TARGET:
             print()
@@ -668,7 +705,7 @@ def main() -> int:
             print(profile_addon(flows, tmp, env))
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
-            for p in (flows, report):
+            for p in (flows, *reports.values()):
                 shutil.copy(p, args.keep / p.name)
         return 0
     finally:

@@ -91,7 +91,7 @@ def test_worker_gives_the_inline_outcomes_in_order() -> None:
             w.send(("inspect", c))
         # a credential sent now applies to the flows after it, not to those before
         w.send(("creds", [Credential(*OTHER, source="profile:o")]))
-        w.send(("inspect", replace(caps[2], flow_id="other-again")))
+        w.send(("inspect", caps[2]._replace(flow_id="other-again")))
         got = collect(w, len(caps) + 1)
         w.stop()
         rest = collect(w, 1, timeout=10)  # nothing more: only "stopped" arrives

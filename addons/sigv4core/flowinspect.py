@@ -1,8 +1,9 @@
 """One flow's inspection from plain captured data.
 
-The addon captures what it needs from a mitmproxy flow into a :class:`FlowCapture` (bytes
-and strings only, so it can cross a pipe) and hands it to a :class:`FlowInspector`, either
-in its own process or in the worker process (``sigv4core.worker``). The inspector keeps
+The addon captures what it needs from a mitmproxy flow into a
+:class:`~sigv4core.capture.FlowCapture` (bytes and strings only, so it can cross a pipe)
+and hands it to a :class:`FlowInspector`, either in its own process or in the worker
+process (``sigv4core.worker``). The inspector keeps
 the state that spans flows (the keyring, each client's recent clock readings) and turns
 a capture into an :class:`Outcome`: the record, its JSON line, the comment and marker.
 """
@@ -10,85 +11,17 @@ a capture into an :class:`Outcome`: the record, its JSON line, the comment and m
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sigv4core.authparse import parse_auth
+from sigv4core.capture import FlowCapture, Outcome, decode_fields
 from sigv4core.endpoints import is_aws_host
 from sigv4core.model import Finding, Keyring, Verification, WireRequest
 from sigv4core.pipeline import Inspection, inspect_request, parse_response
 from sigv4core.report import build_record_line
-from sigv4core.rules import ProxyChange, parse_amz_date
+from sigv4core.rules import parse_amz_date
 
-Fields = tuple[tuple[bytes, bytes], ...]
-
-
-def decode_fields(fields: Sequence[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    """Header fields as str, raw non-UTF-8 bytes kept as surrogate escapes."""
-    return tuple(
-        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-        for k, v in fields
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class FlowCapture:
-    """Everything the inspection of one flow reads, as the client sent it.
-
-    ``h2_authority`` is the HTTP/2 or HTTP/3 ``:authority`` (preferred over Host, as
-    mitmproxy's ``host_header`` does); ``default_authority`` is used when neither exists.
-    ``response_body`` is only set for error responses (decoded, small).
-    ``verification`` comes from the streaming path when the body was verified as it passed.
-    """
-
-    flow_id: str
-    method: bytes
-    target: bytes
-    fields: Fields
-    body: bytes | None
-    scheme: str
-    h2_authority: str
-    default_authority: str
-    seen_at: float
-    client_addr: str
-    status: int | None = None
-    response_fields: Fields = ()
-    response_body: bytes | None = None
-    proxy_changes: tuple[ProxyChange, ...] = ()
-    verification: Verification | None = None
-
-    def wire(self) -> WireRequest:
-        headers = decode_fields(self.fields)
-        authority = self.h2_authority
-        if not authority:
-            authority = next(
-                (v for k, v in headers if len(k) == 4 and k.lower() == "host"),
-                self.default_authority,
-            )
-        return WireRequest(
-            self.method.decode("utf-8", "surrogateescape"),
-            self.target.decode("utf-8", "surrogateescape"),
-            headers,
-            self.body,
-            authority,
-            self.scheme,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the addon writes onto a flow and into the report."""
-
-    flow_id: str
-    record: dict[str, Any]
-    line: str
-    comment: str
-    marker: str
-    verdict: str
-    codes: tuple[str, ...]
-    error: str = ""  # the inspector's internal failure on this flow, for the log
+__all__ = ["FlowCapture", "FlowInspector", "Outcome", "decode_fields", "outcome_of"]
 
 
 def outcome_of(flow_id: str, insp: Inspection) -> Outcome:
