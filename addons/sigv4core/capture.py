@@ -1,0 +1,82 @@
+"""A flow as plain data: what the addon captures from each mitmproxy flow for the
+inspector, and the outcome it gets back. Named tuples of bytes and strings, cheap to build
+and to pickle (the addon builds one per flow in the proxy's process and may send it to the
+worker process). Imports nothing heavy, so the addon can load it at start-up for free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sigv4core.model import Verification, WireRequest
+
+if TYPE_CHECKING:
+    from sigv4core.rules import ProxyChange
+
+Fields = tuple[tuple[bytes, bytes], ...]
+
+
+def decode_fields(fields: Sequence[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """Header fields as str, raw non-UTF-8 bytes kept as surrogate escapes."""
+    return tuple(
+        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+        for k, v in fields
+    )
+
+
+class FlowCapture(NamedTuple):
+    """Everything the inspection of one flow reads, as the client sent it. A named tuple:
+    built and pickled at C speed, since the addon makes one per flow in the proxy's process.
+
+    ``h2_authority`` is the HTTP/2 or HTTP/3 ``:authority`` (preferred over Host, as
+    mitmproxy's ``host_header`` does); ``default_authority`` is used when neither exists.
+    ``response_body`` is only set for error responses (decoded, small).
+    ``verification`` comes from the streaming path when the body was verified as it passed.
+    """
+
+    flow_id: str
+    method: bytes
+    target: bytes
+    fields: Fields
+    body: bytes | None
+    scheme: str
+    h2_authority: str
+    default_authority: str
+    seen_at: float
+    client_addr: str
+    status: int | None = None
+    response_fields: Fields = ()
+    response_body: bytes | None = None
+    proxy_changes: tuple[ProxyChange, ...] = ()
+    verification: Verification | None = None
+
+    def wire(self) -> WireRequest:
+        headers = decode_fields(self.fields)
+        authority = self.h2_authority
+        if not authority:
+            authority = next(
+                (v for k, v in headers if len(k) == 4 and k.lower() == "host"),
+                self.default_authority,
+            )
+        return WireRequest(
+            self.method.decode("utf-8", "surrogateescape"),
+            self.target.decode("utf-8", "surrogateescape"),
+            headers,
+            self.body,
+            authority,
+            self.scheme,
+        )
+
+
+class Outcome(NamedTuple):
+    """What the addon writes onto a flow and into the report."""
+
+    flow_id: str
+    record: dict[str, Any]
+    line: str
+    comment: str
+    marker: str
+    verdict: str
+    codes: tuple[str, ...]
+    error: str = ""  # the inspector's internal failure on this flow, for the log
