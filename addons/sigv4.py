@@ -72,6 +72,7 @@ MAX_INFLIGHT = 2000  # flows at the worker; beyond this, inspect inline (bounded
 MAX_BACKLOG = 64 << 20  # bytes waiting for the pipe to the worker, likewise
 ERROR_BODY_LIMIT = 1 << 20
 FLUSH_S = 0.2
+_LEVELS = {"warning": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
 WORKER_DRAIN_S = 120.0  # at exit, how long to wait for the worker's last outcomes
 
 
@@ -568,7 +569,7 @@ class SigV4Inspector:
         updated = []
         for m in msgs:
             if m[0] == "log":
-                log.log(logging.WARNING if m[1] == "warning" else logging.INFO, "%s", m[2])
+                log.log(_LEVELS.get(m[1], logging.INFO), "%s", m[2])
             if m[0] != "result":
                 continue
             entry = self._inflight.pop(m[1], None)
@@ -612,7 +613,7 @@ class SigV4Inspector:
             return
         worker.stop()
         start = last = time.monotonic()
-        while self._inflight and not worker.dead and time.monotonic() - start < WORKER_DRAIN_S:
+        while not worker.stopped and not worker.dead and time.monotonic() - start < WORKER_DRAIN_S:
             self._on_messages(worker.wait(0.5))
             if self._inflight and time.monotonic() - last >= 5:
                 last = time.monotonic()

@@ -66,16 +66,27 @@ def _lines(creq: str) -> list[str]:
     return creq.split("\n")
 
 
-def _with_header(creq: str, name: str, value: str) -> str:
-    lines = _lines(creq)
-    prefix = name + ":"
-    return "\n".join(prefix + value if ln.startswith(prefix) else ln for ln in lines)
+class _Lines:
+    """The primary canonical request split once; variants replace one line by index."""
 
+    def __init__(self, creq: str) -> None:
+        self.lines = _lines(creq)
+        self.header_at: dict[str, int] = {}
+        for i, ln in enumerate(self.lines[3:], start=3):
+            if not ln:
+                break  # the blank line that ends the canonical headers
+            self.header_at.setdefault(ln.partition(":")[0], i)
 
-def _with_line(creq: str, index: int, value: str) -> str:
-    lines = _lines(creq)
-    lines[index] = value
-    return "\n".join(lines)
+    def with_line(self, index: int, value: str) -> str:
+        lines = self.lines.copy()
+        lines[index] = value
+        return "\n".join(lines)
+
+    def with_header(self, name: str, value: str) -> str:
+        i = self.header_at.get(name)
+        if i is None:
+            return "\n".join(self.lines)
+        return self.with_line(i, f"{name}:{value}")
 
 
 def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[Candidate]:
@@ -84,7 +95,8 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
     creq = v.canonical_request or ""
     if not creq:
         return
-    lines = _lines(creq)
+    cl = _Lines(creq)
+    lines = cl.lines
     payload = lines[-1]
     s3 = is_s3(auth)
     path = req.path
@@ -124,7 +136,7 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
             yield Candidate(
                 "path",
                 f"the signer used {desc}: {uri!r}",
-                _with_line(creq, 1, uri),
+                cl.with_line(1, uri),
                 evidence={"signed_uri": uri, "uri_here": lines[1]},
             )
 
@@ -157,7 +169,7 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
                 yield Candidate(
                     "query",
                     f"the signer used {desc}: {q[:80]!r}",
-                    _with_line(creq, 2, q),
+                    cl.with_line(2, q),
                     evidence={"signed_query": q, "query_here": lines[2]},
                 )
 
@@ -180,7 +192,7 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
             yield Candidate(
                 "host",
                 f"the client signed {desc} ({h!r}) but the request carries {host!r}",
-                _with_header(creq, "host", h),
+                cl.with_header("host", h),
                 evidence={"signed_host": h, "host_here": host},
             )
 
@@ -208,7 +220,7 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
                 yield Candidate(
                     "header",
                     f"header '{name}' was signed as {desc}: {val[:80]!r}, sent as {joined[:80]!r}",
-                    _with_header(creq, name, val),
+                    cl.with_header(name, val),
                     evidence={"header": name, "signed_value": val, "value_here": joined},
                 )
 
@@ -221,7 +233,7 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
                 yield Candidate(
                     "header",
                     f"header 'content-type' was signed as {mt!r}, sent as {sent!r}",
-                    _with_header(creq, "content-type", mt),
+                    cl.with_header("content-type", mt),
                     evidence={"header": "content-type", "signed_value": mt, "value_here": sent},
                 )
 
@@ -237,7 +249,7 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
             yield Candidate(
                 "payload",
                 f"the payload line was {desc}",
-                _with_line(creq, len(lines) - 1, ph),
+                cl.with_line(len(lines) - 1, ph),
                 evidence={"signed_payload": ph, "payload_here": payload},
             )
 
@@ -265,13 +277,14 @@ def search(
     if not v.canonical_request or auth.scope is None or auth.scheme not in ("sigv4", "sigv4a"):
         return result
     check = make_checker(auth, cred)
+    prefix = f"{auth.algorithm}\n{auth.amz_date or ''}\n{scope_string(auth)}\n"
+    primary_sts = prefix + c.hash_hex(v.canonical_request)
     for cand in candidates(req, v, cred):
         if tried >= MAX_VARIANTS or time.perf_counter() - start > budget_s:
             result["truncated"] = True
             break
         tried += 1
-        creq = cand.creq or v.canonical_request
-        sts = c.string_to_sign(auth.algorithm, auth.amz_date or "", scope_string(auth), creq)
+        sts = primary_sts if cand.creq is None else prefix + c.hash_hex(cand.creq)
         chk = (
             check
             if cand.secret is None

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sigv4core.credentials import is_global_sts_host
@@ -114,8 +115,14 @@ def _f(code: str, severity: str, message: str, fix: str = "", **evidence: Any) -
 
 
 def parse_amz_date(value: str | None) -> datetime | None:
+    """An x-amz-date (ISO basic) or HTTP date as an aware UTC datetime; None if neither."""
     if not value:
         return None
+    return _parse_date(value)
+
+
+@lru_cache(maxsize=1024)  # each flow reads its date several times; datetimes are immutable
+def _parse_date(value: str) -> datetime | None:
     v = value.strip()
     if len(v) == 16 and v[8] == "T" and v[15] == "Z" and v[:8].isdigit() and v[9:15].isdigit():
         try:

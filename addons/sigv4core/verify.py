@@ -386,7 +386,8 @@ class VerifySession:
             }
             return v
         v.payload_line = line
-        v.auth = replace(auth, payload=line)
+        if auth.payload != line:
+            v.auth = replace(auth, payload=line)
         creq, missing = build_canonical_request(req, auth, line, s3_rules=self.s3_rules)
         v.canonical_request = creq
         v.string_to_sign = c.string_to_sign(

@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -92,9 +93,11 @@ def main() -> None:
     store = CredentialStore()
     inspector = FlowInspector(store)
     results.put(frame(("ready",)))
+    inspected = 0
     for msg in _messages(sys.stdin.buffer):
         kind = msg[0]
         if kind == "inspect":
+            inspected += 1
             cap = msg[1]
             insp = inspector.inspect(cap)
             results.put(
@@ -111,6 +114,10 @@ def main() -> None:
                 results.put(frame(("log", level, text)))
         elif kind == "stop":
             break
+    cpu = time.process_time()
+    results.put(
+        frame(("log", "debug", f"sigv4: the worker inspected {inspected} flow(s), {cpu:.2f} s CPU"))
+    )
     results.put(frame(("stopped",)))
     results.put(None)
     t.join()
@@ -142,6 +149,7 @@ class WorkerClient:
         self._pending = bytearray()
         self.dead = False
         self.ready = False
+        self.stopped = False  # the worker said it has finished everything it was sent
 
     def fileno(self) -> int:
         """The descriptor to watch for results."""
@@ -191,7 +199,10 @@ class WorkerClient:
             got += self._reader.feed(data)
         if got and got[0][0] == "ready":
             self.ready = True
-            got = [m for m in got if m[0] != "ready"]
+            got = got[1:]
+        if got and got[-1][0] == "stopped":
+            self.stopped = True
+            got = got[:-1]
         return got
 
     def stop(self) -> None:
