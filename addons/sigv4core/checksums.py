@@ -55,6 +55,8 @@ class Checksum:
 
 def algorithm_of(header_name: str) -> str | None:
     """``x-amz-checksum-crc32c`` -> ``crc32c``; None for other names (or ``-type``)."""
+    if len(header_name) < 16 or header_name.lstrip()[:1] not in ("x", "X"):
+        return None  # most headers, decided without lower-casing
     name = header_name.strip().lower()
     if not name.startswith(HEADER_PREFIX):
         return None

@@ -60,6 +60,18 @@ def sigv4_signature(key: bytes, string_to_sign: str) -> str:
     return o.hexdigest()
 
 
+def normal_signature(sig: str) -> str:
+    """A provided hex signature as computed ones are written (trimmed, lower case)."""
+    return sig.strip().lower()
+
+
+def signature_matches(computed: str, provided_normal: str) -> bool:
+    """Constant-time comparison of a computed signature with a normalised provided one."""
+    return hmac.compare_digest(
+        computed.encode("ascii"), provided_normal.encode("utf-8", "surrogateescape")
+    )
+
+
 def signatures_equal(a: str, b: str) -> bool:
     """Constant-time comparison of two signatures (case-insensitive hex)."""
     return hmac.compare_digest(

@@ -16,6 +16,7 @@ From the worker: ``("ready",)``, ``("log", level, text)``,
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import queue
@@ -92,6 +93,7 @@ def main() -> None:
     t.start()
     store = CredentialStore()
     inspector = FlowInspector(store)
+    gc.freeze()  # the imported modules live as long as the worker: keep them out of GC passes
     results.put(frame(("ready",)))
     inspected = 0
     for msg in _messages(sys.stdin.buffer):
@@ -112,6 +114,7 @@ def main() -> None:
             inspector.keyring = store
             for level, text in msgs:
                 results.put(frame(("log", level, text)))
+            gc.freeze()
         elif kind == "stop":
             break
     cpu = time.process_time()
