@@ -178,6 +178,7 @@ class SigV4Inspector:
         self._worker: WorkerClient | None = None
         self._inflight: dict[str, tuple[http.HTTPFlow, FlowCapture]] = {}
         self._has_view = False
+        self._running = False
 
     # -- options -----------------------------------------------------------------------
     def load(self, loader: Any) -> None:
@@ -240,6 +241,9 @@ class SigV4Inspector:
         self._saving = bool(_opt("save_stream_file"))
         if not self._use_worker and self._worker is not None:
             self._stop_worker()
+        elif self._use_worker and self._worker is None and self._running:
+            with contextlib.suppress(RuntimeError):  # turned on while running
+                self._start_worker(asyncio.get_running_loop())
         try:
             self._stream_threshold = human.parse_size(opts.sigv4_stream_threshold) or 0
         except ValueError as exc:
@@ -347,6 +351,7 @@ class SigV4Inspector:
             self._has_view = ctx.master.addons.get("view") is not None
         except (RuntimeError, AttributeError):
             return
+        self._running = True
         if self._use_worker and self._worker is None:
             self._start_worker(loop)
 

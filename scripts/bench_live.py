@@ -118,13 +118,29 @@ def stop_proxy(proxy: Proxy) -> str:
     return proxy.output()
 
 
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids += [int(x) for x in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return kids
+
+
 def rss_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak RSS) of a process, in KiB, from /proc."""
-    out: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(rest.split()[0])
+    """VmRSS and VmHWM (peak RSS) in KiB, from /proc, of a process plus its children (the
+    addon's worker process), so memory held by either counts."""
+    out: dict[str, int] = {"VmRSS": 0, "VmHWM": 0}
+    for p in (pid, *_children(pid)):
+        try:
+            text = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue  # a child that just ended
+        for line in text.splitlines():
+            key, _, rest = line.partition(":")
+            if key in out:
+                out[key] += int(rest.split()[0])
     return out
 
 

@@ -15,8 +15,8 @@ and a trailer signature), generated on the fly and never held in memory whole.
    would buffer the whole body otherwise); with the addon only with
    ``sigv4_stream_threshold=1m``, so the addon's own tap is what streams it. Each proxy
    gets ``--rounds`` uploads (the best time is kept). The RSS of the mitmdump process is
-   sampled from /proc every 20 ms during the uploads; its growth over the RSS just before
-   them (after a small warm-up upload) must stay < 64 MiB.
+   sampled from /proc every 20 ms during the uploads (its worker process's included); the
+   growth over the RSS just before them (after a small warm-up upload) must stay < 64 MiB.
 
 Usage: .venv/bin/python scripts/bench_upload.py [--mib 1024] [--chunk-kib 64] [--rounds 3]
        [--quick]

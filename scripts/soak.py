@@ -6,7 +6,7 @@ fakeaws runs in this process (127.0.0.1). The flows are a mix over keep-alive bo
 clients and fresh connections: S3 PutObject / GetObject / HeadObject / ListObjectsV2,
 DynamoDB PutItem / GetItem, presigned GETs on a new TLS connection each (one CONNECT
 tunnel per flow), and about 5 % signed with a wrong secret (refused by fakeaws, diagnosed
-by the addon with its variant search). The mitmdump RSS is read from /proc every
+by the addon with its variant search). The RSS of mitmdump and its worker is read from /proc every
 ``--sample-every`` flows. After ``--warmup`` flows the RSS is the baseline, and the
 growth over it must stay below ``--max-growth-mib`` (64 MiB). After mitmdump stops, the
 JSONL must hold exactly one record per flow (counted by flow_id, no duplicates). The exit
