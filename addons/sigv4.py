@@ -618,7 +618,9 @@ class SigV4Inspector:
             return
         worker.stop()
         start = last = time.monotonic()
-        while not worker.stopped and not worker.dead and time.monotonic() - start < WORKER_DRAIN_S:
+        # wait for the outcomes still owed, not for the worker's own exit (with nothing in
+        # flight it may still be loading credentials)
+        while self._inflight and not worker.dead and time.monotonic() - start < WORKER_DRAIN_S:
             self._on_messages(worker.wait(0.5))
             if self._inflight and time.monotonic() - last >= 5:
                 last = time.monotonic()

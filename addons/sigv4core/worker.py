@@ -78,6 +78,8 @@ def main() -> None:
     from sigv4core.credentials import CredentialStore, load_with_messages
     from sigv4core.flowinspect import FlowInspector, outcome_of
 
+    with contextlib.suppress(OSError):
+        os.nice(10)  # the diagnosis yields the CPU to traffic (the proxy, the app under test)
     # the channel is a private copy of stdout; anything printed goes to stderr instead
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
