@@ -562,12 +562,17 @@ class SigV4Inspector:
             asyncio.get_running_loop().remove_writer(worker.send_fileno() if worker else -1)
 
     def _drain(self) -> None:
-        """Apply the outcomes the worker has sent (never blocks)."""
+        """Apply the outcomes the worker has sent (never blocks, never raises: it also runs
+        as an event-loop callback)."""
         worker = self._worker
         if worker is None:
             return
-        self._on_messages(worker.poll())
-        if worker.dead:
+        try:
+            self._on_messages(worker.poll())
+            if worker.dead:
+                self._worker_lost()
+        except Exception as exc:
+            log.warning("sigv4: could not read the worker's results: %s", type(exc).__name__)
             self._worker_lost()
 
     def _on_messages(self, msgs: list[Any]) -> None:
@@ -582,7 +587,8 @@ class SigV4Inspector:
                 self._apply(entry[0], m[2])
                 updated.append(entry[0])
         if updated and self._has_view:
-            ctx.master.addons.trigger(UpdateHook(updated))  # mitmweb shows the diagnosis
+            with contextlib.suppress(Exception):
+                ctx.master.addons.trigger(UpdateHook(updated))  # mitmweb shows the diagnosis
 
     def _worker_lost(self, *, expected: bool = False) -> None:
         """The worker is gone (or stopped): inspect what it still had here, and every flow

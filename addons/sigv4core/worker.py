@@ -76,20 +76,20 @@ def _messages(stream: IO[bytes]) -> Iterator[Any]:
 def main() -> None:
     """The worker's loop (stdin: messages in; stdout: results out)."""
     from sigv4core.credentials import CredentialStore, load_with_messages
-    from sigv4core.flowinspect import FlowInspector, outcome_of
+    from sigv4core.flowinspect import FlowInspector, fallback_inspection, outcome_of
 
     with contextlib.suppress(OSError):
         os.nice(10)  # the diagnosis yields the CPU to traffic (the proxy, the app under test)
     # the channel is a private copy of stdout; anything printed goes to stderr instead
-    out = os.fdopen(os.dup(1), "wb")
+    channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     results: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
     def writer() -> None:  # results never block reading the next job
         while (item := results.get()) is not None:
-            out.write(item)
-            out.flush()
+            channel.write(item)
+            channel.flush()
 
     t = threading.Thread(target=writer, name="sigv4-worker-writer", daemon=True)
     t.start()
@@ -103,10 +103,15 @@ def main() -> None:
         if kind == "inspect":
             inspected += 1
             cap = msg[1]
-            insp = inspector.inspect(cap)
-            results.put(
-                frame(("result", cap.flow_id, outcome_of(cap.flow_id, insp) if insp else None))
-            )
+            try:
+                insp = inspector.inspect(cap)  # never raises
+                reply = frame(
+                    ("result", cap.flow_id, outcome_of(cap.flow_id, insp) if insp else None)
+                )
+            except Exception as exc:  # an outcome that cannot be sent: say so, keep going
+                fb = fallback_inspection(cap, exc)
+                reply = frame(("result", cap.flow_id, outcome_of(cap.flow_id, fb) if fb else None))
+            results.put(reply)
         elif kind == "creds":
             store.add_many(msg[1])
         elif kind == "load":
