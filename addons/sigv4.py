@@ -162,7 +162,7 @@ class SigV4Inspector:
         self.counts: Counter[str] = Counter()
         self.codes: Counter[str] = Counter()
         self._clock: dict[str, deque[tuple[datetime, float]]] = {}
-        self._streams: dict[str, Any] = {}  # flow id -> sigv4core.verify.VerifySession
+        self._streams: dict[str, Any] = {}  # flow id -> sigv4core.feeder.ThreadedFeeder
         self._stream_results: dict[str, Verification] = {}
         self._stream_threshold = 16 << 20
         self._loaded_key: tuple[Any, ...] | None = None
@@ -323,15 +323,17 @@ class SigV4Inspector:
         wire = wire_request(req)
         if parse_auth(wire).scheme == "none":
             return
+        from sigv4core.feeder import ThreadedFeeder
         from sigv4core.verify import VerifySession
 
         self._ensure_credentials()
-        session = VerifySession(wire, self.store, now=datetime.now(UTC))
+        # hashing on a thread (hashlib releases the GIL), beside the event loop
+        session = ThreadedFeeder(VerifySession(wire, self.store, now=datetime.now(UTC)))
         self._streams[f.id] = session
 
         def tap(data: bytes) -> bytes:
             if data:
-                session.feed(data)  # never raises
+                session.feed(data)  # never raises; waits while 8 MiB are not yet verified
             elif f.id not in self._stream_results:
                 self._stream_results[f.id] = session.finish()
             return data
