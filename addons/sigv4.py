@@ -239,9 +239,9 @@ class SigV4Inspector:
         self._learn_on, self._quiet = bool(opts.sigv4_learn), bool(opts.sigv4_quiet)
         self._use_worker = bool(opts.sigv4_worker)
         self._saving = bool(_opt("save_stream_file"))
-        if not self._use_worker and self._worker is not None:
+        if not self._want_worker() and self._worker is not None:
             self._stop_worker()
-        elif self._use_worker and self._worker is None and self._running:
+        elif self._want_worker() and self._worker is None and self._running:
             with contextlib.suppress(RuntimeError):  # turned on while running
                 self._start_worker(asyncio.get_running_loop())
         try:
@@ -268,8 +268,8 @@ class SigV4Inspector:
         self._creds_loaded = False
         if self._worker is not None:
             self._worker.send(("load", *self._loaded_key_lists()))
-        elif not self._use_worker:
-            self._ensure_credentials()
+        elif not self._want_worker():
+            self._ensure_credentials()  # flows will be inspected here: say what is known now
 
     def _loaded_key_lists(self) -> tuple[list[str], list[str]]:
         profiles, files = self._loaded_key or ((), ())
@@ -354,8 +354,13 @@ class SigV4Inspector:
         except (RuntimeError, AttributeError):
             return
         self._running = True
-        if self._use_worker and self._worker is None:
+        if self._want_worker() and self._worker is None:
             self._start_worker(loop)
+
+    def _want_worker(self) -> bool:
+        """Whether flows go to the worker: not when it is off, nor while flows are saved
+        as they complete (the saved flow must carry its diagnosis, so it is made here)."""
+        return self._use_worker and not self._saving
 
     def response(self, f: http.HTTPFlow) -> None:
         if self._learn_on and f.response is not None:
