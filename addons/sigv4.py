@@ -37,7 +37,7 @@ from rich.text import Text  # noqa: E402
 
 from sigv4core import credentials as creds_mod  # noqa: E402
 from sigv4core.authparse import parse_auth  # noqa: E402
-from sigv4core.capture import FlowCapture, Outcome, decode_fields  # noqa: E402
+from sigv4core.capture import FlowCapture, Outcome, decode_fields, pick_authority  # noqa: E402
 from sigv4core.endpoints import is_aws_host  # noqa: E402
 from sigv4core.explain import explain_record  # noqa: E402
 from sigv4core.model import Verification, WireRequest  # noqa: E402
@@ -90,19 +90,16 @@ def wire_request(
         target if target is not None else req.path,
         hdrs,
         req.raw_content,
-        _authority(req, hdrs),
+        pick_authority(hdrs, _h2_authority(req), _default_authority(req)),
         req.scheme,
     )
 
 
-def _authority(req: http.Request, headers: Sequence[tuple[str, str]]) -> str:
-    """What ``Request.host_header`` gives (HTTP/2 and 3 prefer :authority, HTTP/1 the Host
-    header), read from the already decoded headers, else host:port."""
-    if req.authority and (req.is_http2 or req.is_http3):
-        return req.authority
-    for k, v in headers:
-        if len(k) == 4 and k.lower() == "host":
-            return v
+def _h2_authority(req: http.Request) -> str:
+    return req.authority if (req.is_http2 or req.is_http3) else ""
+
+
+def _default_authority(req: http.Request) -> str:
     return req.authority or f"{req.host}:{req.port}"
 
 
@@ -161,7 +158,6 @@ class SigV4Inspector:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.codes: Counter[str] = Counter()
-        self._clock: dict[str, deque[tuple[datetime, float]]] = {}
         self._streams: dict[str, Any] = {}  # flow id -> sigv4core.feeder.ThreadedFeeder
         self._stream_results: dict[str, Verification] = {}
         self._stream_threshold = 16 << 20
@@ -283,7 +279,7 @@ class SigV4Inspector:
         found, msgs = creds_mod.load_with_messages(*self._loaded_key_lists())
         self.store.add_many(found)
         for level, text in msgs:
-            log.log(logging.WARNING if level == "warning" else logging.INFO, "%s", text)
+            log.log(_LEVELS.get(level, logging.INFO), "%s", text)
 
     def _open_report(self, path: str) -> None:
         if self._report is not None:
@@ -447,8 +443,9 @@ class SigV4Inspector:
             return
         try:
             cap = self._capture(f, snap, streamed)
-        except Exception as exc:
-            log.warning("sigv4: could not capture flow %s: %s", f.id, type(exc).__name__)
+        except Exception as exc:  # the unverified record, from the request as sent
+            log.warning("sigv4: internal error on flow %s: %s: %s", f.id, type(exc).__name__, exc)
+            self._record_failure(f, exc)
             return
         if cap is None:
             return
@@ -459,7 +456,6 @@ class SigV4Inspector:
             and not inline
             and len(self._inflight) < MAX_INFLIGHT
             and worker.backlog < MAX_BACKLOG
-            and not self._saving  # the saved flow must carry the diagnosis
         ):
             self._inflight[f.id] = (f, cap)
             worker.send(("inspect", cap))
@@ -470,6 +466,18 @@ class SigV4Inspector:
                     asyncio.get_running_loop().add_writer(worker.send_fileno(), self._feed_worker)
             return
         self._inspect_inline(f, cap)
+
+    def _record_failure(self, f: http.HTTPFlow, exc: Exception) -> None:
+        from sigv4core.flowinspect import fallback_inspection, outcome_of
+
+        try:
+            cap = self._capture(f, None, None)
+            insp = fallback_inspection(cap, exc) if cap is not None else None
+        except Exception:
+            return
+        if insp is not None:
+            self._remember(f.id)
+            self._apply(f, outcome_of(f.id, insp)._replace(error=""))  # already logged
 
     def _inspect_inline(self, f: http.HTTPFlow, cap: FlowCapture) -> None:
         # the verifier is imported when first needed: with the worker, maybe never
@@ -502,11 +510,12 @@ class SigV4Inspector:
         """The flow as plain data for the core (None when it cannot concern AWS)."""
         sent = f.request
         d = sent.data
-        unchanged = snap is None or snap.unchanged(sent)
+        head = snap if snap is not None and not snap.unchanged(sent) else None
+        unchanged = head is None
         method, target, fields = (
             (d.method, d.path, d.headers.fields)
-            if unchanged or snap is None
-            else (snap.method, snap.target, snap.fields)
+            if head is None
+            else (head.method, head.target, head.fields)
         )
         if not _maybe_aws(fields, target, d.host):
             return None
@@ -527,8 +536,8 @@ class SigV4Inspector:
             fields=fields,
             body=sent.raw_content,
             scheme=sent.scheme,
-            h2_authority=sent.authority if (sent.is_http2 or sent.is_http3) else "",
-            default_authority=sent.authority or f"{sent.host}:{sent.port}",
+            h2_authority=_h2_authority(sent),
+            default_authority=_default_authority(sent),
             seen_at=snap.timestamp if snap is not None else (sent.timestamp_start or time.time()),
             client_addr=str(peer[0]) if peer else "?",
             status=status,
@@ -560,13 +569,14 @@ class SigV4Inspector:
     def _feed_worker(self) -> None:
         """The pipe to the worker has room: send what waits; stop watching when done."""
         worker = self._worker
-        if worker is not None:
-            worker.flush()
-            if worker.backlog and not worker.dead:
-                return
+        if worker is None:  # _detach removed the writer
+            return
+        worker.flush()
+        if worker.backlog and not worker.dead:
+            return
         self._writer_armed = False
         with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_writer(worker.send_fileno() if worker else -1)
+            asyncio.get_running_loop().remove_writer(worker.send_fileno())
 
     def _drain(self) -> None:
         """Apply the outcomes the worker has sent (never blocks, never raises: it also runs

@@ -42,7 +42,7 @@ import boto3  # noqa: E402
 import botocore.config  # noqa: E402
 import fakeaws  # noqa: E402
 
-from proxyharness import Proxy, clean_aws_env, start_mitmdump  # noqa: E402
+from proxyharness import Proxy, child_pids, clean_aws_env, start_mitmdump  # noqa: E402
 
 ADDON = ROOT / "addons" / "sigv4.py"
 AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
@@ -118,21 +118,11 @@ def stop_proxy(proxy: Proxy) -> str:
     return proxy.output()
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            kids += [int(x) for x in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return kids
-
-
 def rss_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) in KiB, from /proc, of a process plus its children (the
     addon's worker process), so memory held by either counts."""
     out: dict[str, int] = {"VmRSS": 0, "VmHWM": 0}
-    for p in (pid, *_children(pid)):
+    for p in (pid, *child_pids(pid)):
         try:
             text = Path(f"/proc/{p}/status").read_text()
         except OSError:

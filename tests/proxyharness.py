@@ -93,6 +93,17 @@ class Proxy:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def child_pids(pid: int) -> list[int]:
+    """The process ids of a process's children (the addon's worker), from /proc."""
+    kids: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids += [int(x) for x in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return kids
+
+
 def start_mitmdump(
     tmp: Path,
     *args: str,

@@ -97,6 +97,27 @@ async def test_valid_invalid_and_report(addon_mod, tmp_path: Path) -> None:  # t
     assert SECRET not in report.read_text()
 
 
+async def test_capture_failure_still_gives_a_record(addon_mod, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A failure while capturing the flow (here: in the proxy-change analysis) leaves an
+    ``unverified`` INTERNAL record, not silence."""
+    a = addon_mod.SigV4Inspector()
+
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("injected")
+
+    with taddons.context(a):
+        a.store.add(Credential(AKID, SECRET, source="profile:test"))
+        f = flow_for(capture("dynamodb", lambda c: c.list_tables()))
+        a.requestheaders(f)
+        f.request.headers["X-Amz-Target"] = "DynamoDB_20120810.DeleteTable"  # changed in the proxy
+        monkeypatch.setattr(a, "_proxy_changes", boom)
+        a.request(f)
+        a.response(f)
+    rec = f.metadata["sigv4"]
+    assert rec["verdict"] == "unverified", rec
+    assert [x["code"] for x in rec["findings"]] == ["INTERNAL"]
+
+
 async def test_in_proxy_header_change_is_named(addon_mod) -> None:  # type: ignore[no-untyped-def]
     a = addon_mod.SigV4Inspector()
     from mitmproxy.addons import anticomp

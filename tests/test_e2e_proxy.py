@@ -19,7 +19,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from proxyharness import Proxy, clean_aws_env, replay_offline, start_mitmdump
+from proxyharness import Proxy, child_pids, clean_aws_env, replay_offline, start_mitmdump
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import fakeaws  # noqa: E402
@@ -274,13 +274,6 @@ def test_proxy_option_that_breaks_a_signature_is_named(tmp_path: Path) -> None:
         server.stop()
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        kids += [int(x) for x in (task / "children").read_text().split()]
-    return kids
-
-
 def test_worker_process_inspects_and_its_loss_is_survived(tmp_path: Path) -> None:
     """Without -w the addon inspects in its worker process: same verdicts as inline; when
     the worker dies, the flows it held and every later flow are inspected in mitmdump."""
@@ -299,7 +292,7 @@ def test_worker_process_inspects_and_its_loss_is_survived(tmp_path: Path) -> Non
         recs = new_records(e, 0, 3)
         assert [r["verdict"] for r in recs] == ["valid", "valid", "invalid"], recs
         assert "SECRET_MISMATCH" in {f["code"] for f in recs[2]["findings"]}
-        workers = _children(proxy.proc.pid)
+        workers = child_pids(proxy.proc.pid)
         assert len(workers) == 1, workers
         os.kill(workers[0], signal.SIGKILL)
         assert s3.get_object(Bucket="w", Key="k")["Body"].read() == b"x" * 1000

@@ -25,6 +25,16 @@ def decode_fields(fields: Sequence[tuple[bytes, bytes]]) -> tuple[tuple[str, str
     )
 
 
+def pick_authority(
+    headers: Sequence[tuple[str, str]], h2_authority: str, default_authority: str
+) -> str:
+    """What mitmproxy's ``Request.host_header`` gives: the HTTP/2 or HTTP/3 ``:authority``
+    first, else the Host header, else ``default_authority`` (host:port)."""
+    if h2_authority:
+        return h2_authority
+    return next((v for k, v in headers if len(k) == 4 and k.lower() == "host"), default_authority)
+
+
 class FlowCapture(NamedTuple):
     """Everything the inspection of one flow reads, as the client sent it. A named tuple:
     built and pickled at C speed, since the addon makes one per flow in the proxy's process.
@@ -53,18 +63,12 @@ class FlowCapture(NamedTuple):
 
     def wire(self) -> WireRequest:
         headers = decode_fields(self.fields)
-        authority = self.h2_authority
-        if not authority:
-            authority = next(
-                (v for k, v in headers if len(k) == 4 and k.lower() == "host"),
-                self.default_authority,
-            )
         return WireRequest(
             self.method.decode("utf-8", "surrogateescape"),
             self.target.decode("utf-8", "surrogateescape"),
             headers,
             self.body,
-            authority,
+            pick_authority(headers, self.h2_authority, self.default_authority),
             self.scheme,
         )
 

@@ -64,8 +64,7 @@ class FlowInspector:
                 cap.status, decode_fields(cap.response_fields), cap.response_body
             )
         akid = auth.access_key_id
-        lookup = getattr(self.keyring, "lookup", None)
-        cred = lookup(akid) if akid and lookup is not None else None
+        cred = self.keyring.lookup(akid) if akid else None
         issuer = (
             cred.issued_by if cred is not None and cred.source.startswith("learned:sts") else None
         )

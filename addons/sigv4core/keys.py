@@ -72,14 +72,6 @@ def signature_matches(computed: str, provided_normal: str) -> bool:
     )
 
 
-def signatures_equal(a: str, b: str) -> bool:
-    """Constant-time comparison of two signatures (case-insensitive hex)."""
-    return hmac.compare_digest(
-        a.strip().lower().encode("utf-8", "surrogateescape"),
-        b.strip().lower().encode("utf-8", "surrogateescape"),
-    )
-
-
 @lru_cache(maxsize=256)
 def sigv4a_private_key(access_key_id: str, secret: str) -> ec.EllipticCurvePrivateKey:
     """Derive the SigV4a P-256 private key from the credentials.

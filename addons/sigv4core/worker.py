@@ -9,8 +9,8 @@ never hold up traffic.
 Messages to the worker, handled strictly in order: ``("load", profiles, files)`` (load the
 user's credentials, as the addon's options say; learned ones are kept),
 ``("creds", [Credential])`` (add these), ``("inspect", FlowCapture)``, ``("stop",)``.
-From the worker: ``("ready",)``, ``("log", level, text)``,
-``("result", flow_id, Outcome | None)``, ``("stopped",)``.
+From the worker: ``("log", level, text)``, ``("result", flow_id, Outcome | None)`` and,
+last, ``("stopped",)``.
 """
 
 from __future__ import annotations
@@ -96,7 +96,6 @@ def main() -> None:
     store = CredentialStore()
     inspector = FlowInspector(store)
     gc.freeze()  # the imported modules live as long as the worker: keep them out of GC passes
-    results.put(frame(("ready",)))
     inspected = 0
     for msg in _messages(sys.stdin.buffer):
         kind = msg[0]
@@ -158,8 +157,6 @@ class WorkerClient:
         self._reader = FrameReader()
         self._pending = bytearray()
         self.dead = False
-        self.ready = False
-        self.stopped = False  # the worker said it has finished everything it was sent
 
     def fileno(self) -> int:
         """The descriptor to watch for results."""
@@ -207,12 +204,6 @@ class WorkerClient:
                 self.dead = True
                 break
             got += self._reader.feed(data)
-        if got and got[0][0] == "ready":
-            self.ready = True
-            got = got[1:]
-        if got and got[-1][0] == "stopped":
-            self.stopped = True
-            got = got[:-1]
         return got
 
     def stop(self) -> None:
@@ -227,7 +218,7 @@ class WorkerClient:
         if self.dead:
             return []
         wfds = [self._in_fd] if self._pending else []
-        r, _, _ = select.select([self._out_fd], wfds, [], timeout)
+        select.select([self._out_fd], wfds, [], timeout)
         return self.poll()
 
     def kill(self) -> None:
