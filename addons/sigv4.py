@@ -73,6 +73,8 @@ MAX_BACKLOG = 64 << 20  # bytes waiting for the pipe to the worker, likewise
 ERROR_BODY_LIMIT = 1 << 20
 FLUSH_S = 0.2
 _LEVELS = {"warning": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+SEND_DELAY_S = 0.05  # flows go to the worker in batches: a wake-up per batch, not per flow
+SEND_BATCH = 256 << 10  # ... or as soon as this many bytes wait
 WORKER_DRAIN_S = 120.0  # at exit, how long to wait for the worker's last outcomes
 
 
@@ -165,6 +167,8 @@ class SigV4Inspector:
         self._creds_loaded = False
         self._flushed_at = 0.0
         self._flush_timer = False
+        self._send_timer = False
+        self._sent_at = 0.0
         self._learn_on = True
         self._quiet = False
         self._use_worker = True
@@ -458,12 +462,8 @@ class SigV4Inspector:
             and worker.backlog < MAX_BACKLOG
         ):
             self._inflight[f.id] = (f, cap)
-            worker.send(("inspect", cap))
-            self._drain()
-            if worker.backlog and not self._writer_armed:
-                self._writer_armed = True
-                with contextlib.suppress(RuntimeError):
-                    asyncio.get_running_loop().add_writer(worker.send_fileno(), self._feed_worker)
+            worker.queue(("inspect", cap))
+            self._send_soon(worker)
             return
         self._inspect_inline(f, cap)
 
@@ -565,6 +565,35 @@ class SigV4Inspector:
             log.warning("sigv4: no worker process (%s); flows are inspected inline", exc)
             return
         self._worker = worker
+
+    def _send_soon(self, worker: WorkerClient) -> None:
+        """Send what is queued for the worker within SEND_DELAY_S (at once when no event
+        loop runs or SEND_BATCH bytes wait)."""
+        if worker.backlog >= SEND_BATCH or time.monotonic() - self._sent_at >= SEND_DELAY_S:
+            self._send_batch()  # the event loop may be busy (a replay): do not wait for it
+        elif not self._send_timer:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._send_batch()
+                return
+            self._send_timer = True
+            loop.call_later(SEND_DELAY_S, self._send_batch)
+
+    def _send_batch(self) -> None:
+        """Write what waits for the worker (watching the pipe for room if it is full), and
+        apply the outcomes that have come back."""
+        self._send_timer = False
+        self._sent_at = time.monotonic()
+        worker = self._worker
+        if worker is None:
+            return
+        worker.flush()
+        self._drain()
+        if worker.backlog and not worker.dead and not self._writer_armed:
+            self._writer_armed = True
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().add_writer(worker.send_fileno(), self._feed_worker)
 
     def _feed_worker(self) -> None:
         """The pipe to the worker has room: send what waits; stop watching when done."""

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 _LEN = struct.Struct("!I")
 ADDONS_DIR = str(Path(__file__).resolve().parent.parent)
@@ -46,31 +46,33 @@ class FrameReader:
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> list[Any]:
-        self._buf += data
+        buf = self._buf
+        buf += data
         out = []
-        while len(self._buf) >= 4:
-            (n,) = _LEN.unpack_from(self._buf)
-            if len(self._buf) < 4 + n:
-                break
-            out.append(pickle.loads(self._buf[4 : 4 + n]))
-            del self._buf[: 4 + n]
+        pos, end = 0, len(buf)
+        with memoryview(buf) as view:
+            while end - pos >= 4:
+                (n,) = _LEN.unpack_from(buf, pos)
+                if end - pos < 4 + n:
+                    break
+                out.append(pickle.loads(view[pos + 4 : pos + 4 + n]))
+                pos += 4 + n
+        del buf[:pos]  # once per call: a batch of many frames is not moved frame by frame
         return out
 
 
-def _read_exact(stream: IO[bytes], n: int) -> bytes | None:
-    data = stream.read(n)
-    return data if data is not None and len(data) == n else None
-
-
-def _messages(stream: IO[bytes]) -> Iterator[Any]:
+def _batches(fd: int) -> Iterator[list[Any]]:
+    """The messages as they arrive: all those one read delivers, together."""
+    reader = FrameReader()
     while True:
-        head = _read_exact(stream, 4)
-        if head is None:
+        try:
+            data = os.read(fd, 1 << 20)
+        except OSError:
             return
-        body = _read_exact(stream, _LEN.unpack(head)[0])
-        if body is None:
+        if not data:
             return
-        yield pickle.loads(body)
+        if msgs := reader.feed(data):
+            yield msgs
 
 
 def main() -> None:
@@ -86,7 +88,7 @@ def main() -> None:
     sys.stdout = sys.stderr
     results: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
-    def writer() -> None:  # results never block reading the next job
+    def writer() -> None:  # results never block reading the next batch
         while (item := results.get()) is not None:
             channel.write(item)
             channel.flush()
@@ -97,31 +99,41 @@ def main() -> None:
     inspector = FlowInspector(store)
     gc.freeze()  # the imported modules live as long as the worker: keep them out of GC passes
     inspected = 0
-    for msg in _messages(sys.stdin.buffer):
-        kind = msg[0]
-        if kind == "inspect":
-            inspected += 1
-            cap = msg[1]
-            try:
-                insp = inspector.inspect(cap)  # never raises
-                reply = frame(
-                    ("result", cap.flow_id, outcome_of(cap.flow_id, insp) if insp else None)
-                )
-            except Exception as exc:  # an outcome that cannot be sent: say so, keep going
-                fb = fallback_inspection(cap, exc)
-                reply = frame(("result", cap.flow_id, outcome_of(cap.flow_id, fb) if fb else None))
-            results.put(reply)
-        elif kind == "creds":
-            store.add_many(msg[1])
-        elif kind == "load":
-            found, msgs = load_with_messages(msg[1], msg[2])
-            learned = store.learned_credentials()
-            store = CredentialStore([*found, *learned])
-            inspector.keyring = store
-            for level, text in msgs:
-                results.put(frame(("log", level, text)))
-            gc.freeze()
-        elif kind == "stop":
+    stopping = False
+    # a batch's replies leave in one write: a wake-up of the proxy per batch, not per flow
+    for batch in _batches(sys.stdin.fileno()):
+        replies = []
+        for msg in batch:
+            kind = msg[0]
+            if kind == "inspect":
+                inspected += 1
+                cap = msg[1]
+                try:
+                    insp = inspector.inspect(cap)  # never raises
+                    reply = frame(
+                        ("result", cap.flow_id, outcome_of(cap.flow_id, insp) if insp else None)
+                    )
+                except Exception as exc:  # an outcome that cannot be sent: say so, keep going
+                    fb = fallback_inspection(cap, exc)
+                    reply = frame(
+                        ("result", cap.flow_id, outcome_of(cap.flow_id, fb) if fb else None)
+                    )
+                replies.append(reply)
+            elif kind == "creds":
+                store.add_many(msg[1])
+            elif kind == "load":
+                found, msgs = load_with_messages(msg[1], msg[2])
+                learned = store.learned_credentials()
+                store = CredentialStore([*found, *learned])
+                inspector.keyring = store
+                replies += [frame(("log", level, text)) for level, text in msgs]
+                gc.freeze()
+            elif kind == "stop":
+                stopping = True
+                break
+        if replies:
+            results.put(b"".join(replies))
+        if stopping:
             break
     cpu = time.process_time()
     results.put(
@@ -175,6 +187,10 @@ class WorkerClient:
         """Queue a message and write what the pipe takes now (never blocks)."""
         self._pending += frame(msg)
         self.flush()
+
+    def queue(self, msg: Any) -> None:
+        """Queue a message for the next :meth:`flush` (or :meth:`send`), in order."""
+        self._pending += frame(msg)
 
     def flush(self) -> None:
         """Write buffered messages as far as the pipe takes them (never blocks)."""
