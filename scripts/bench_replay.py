@@ -510,7 +510,7 @@ def timed_run(flows: Path, tmp: Path, env: dict[str, str], variant: str) -> tupl
 
 
 def best_times(
-    flows: Path, tmp: Path, env: dict[str, str], rounds: int
+    flows: Path, tmp: Path, env: dict[str, str], rounds: int, label: str
 ) -> tuple[dict[str, Timing], dict[str, Path], list[dict[str, Timing]]]:
     """The best wall and CPU times of each variant, the reports, and every round's times
     (the variants run back to back in each round, so a round's ratios share its drift)."""
@@ -525,7 +525,7 @@ def best_times(
             best[v] = Timing(min(best[v].wall, got[v].wall), min(best[v].cpu, got[v].cpu))
         per_round.append(got)
         print(
-            f"  round {i + 1}/{rounds}: "
+            f"  {label} round {i + 1}/{rounds}: "
             + ", ".join(f"{v} {got[v].wall:.2f} s" for v in VARIANTS)
             + f"; with/without {got['worker'].wall / got['plain'].wall:.2f}",
             flush=True,
@@ -681,8 +681,8 @@ def main() -> int:
             f"{time.perf_counter() - t:.1f} s; mix: "
             + ", ".join(f"{k} {n}" for k, n in sorted(mix.items()))
         )
-        start, _, _ = best_times(empty, tmp, env, args.rounds)
-        runs, reports, per_round = best_times(flows, tmp, env, args.rounds)
+        start, _, _ = best_times(empty, tmp, env, args.rounds, "start-up (no flows)")
+        runs, reports, per_round = best_times(flows, tmp, env, args.rounds, f"{args.flows} flows")
         report = reports["worker"]
         n = len(shapes)
         for v in ("worker", "inline"):

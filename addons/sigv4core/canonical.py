@@ -10,6 +10,7 @@ signature matches.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -22,6 +23,9 @@ S3_SERVICES = frozenset({"s3", "s3-object-lambda", "s3-outposts", "s3express"})
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _ENC_TABLE = [chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256)]
+# the common case, tested at C speed: nothing to encode
+_NOTHING_TO_ENCODE = re.compile(rb"[A-Za-z0-9_.~-]*").fullmatch
+_NOTHING_TO_ENCODE_BUT_SLASHES = re.compile(rb"[A-Za-z0-9_.~/-]*").fullmatch
 
 QueryMode = Literal["aws", "raw", "plus-space"]
 
@@ -34,6 +38,8 @@ def _to_bytes(s: str) -> bytes:
 def uri_encode(value: str | bytes, *, keep_slash: bool = False) -> str:
     """Percent-encode every byte outside the unreserved set (uppercase hex)."""
     data = _to_bytes(value) if isinstance(value, str) else value
+    if (_NOTHING_TO_ENCODE_BUT_SLASHES if keep_slash else _NOTHING_TO_ENCODE)(data):
+        return data.decode("ascii")
     if keep_slash:
         return "".join("/" if b == 0x2F else _ENC_TABLE[b] for b in data)
     return "".join(_ENC_TABLE[b] for b in data)
@@ -42,6 +48,8 @@ def uri_encode(value: str | bytes, *, keep_slash: bool = False) -> str:
 def uri_encode_keep_escapes(value: str, *, keep_slash: bool = True) -> str:
     """Encode once, leaving existing ``%XX`` escapes alone (S3: the path as sent)."""
     data = _to_bytes(value)
+    if (_NOTHING_TO_ENCODE_BUT_SLASHES if keep_slash else _NOTHING_TO_ENCODE)(data):
+        return value
     out: list[str] = []
     i, n = 0, len(data)
     while i < n:

@@ -53,7 +53,7 @@ COMMON_MEDIA_TYPES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     kind: str  # "path", "query", "host", "header", "payload", "secret"
     description: str

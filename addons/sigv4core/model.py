@@ -2,6 +2,11 @@
 credentials a verifier may use, the parsed authentication, findings and the verification.
 
 No behaviour lives here beyond small accessors, so every other module can import it.
+
+The types built for every flow (``WireRequest``, ``Scope``, ``ParsedAuth``, ``Finding``)
+are treated as immutable but are not ``frozen``: a frozen dataclass sets each field
+through ``object.__setattr__`` and costs about five times as much to build (ParsedAuth:
+9.9 against 2.0 µs), which the worker pays on every flow. Use ``dataclasses.replace``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ Verdict = Literal["valid", "invalid", "unverified", "unsigned"]
 Severity = Literal["error", "warning", "info"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class WireRequest:
     """A request exactly as it crossed the wire.
 
@@ -70,7 +75,7 @@ class WireRequest:
             index = {}
             for k, v in self.headers:
                 index.setdefault(k.lower(), []).append(v)
-            object.__setattr__(self, "_index", index)  # a cache on a frozen dataclass
+            self._index = index
         return index.get(name.lower(), [])
 
     def header(self, name: str) -> str | None:
@@ -123,7 +128,7 @@ class DictKeyring:
         return len(self._by_id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Scope:
     date: str
     region: str | None  # None for SigV4a
@@ -141,7 +146,7 @@ class Scope:
         return d
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ParsedAuth:
     """The authentication a request carries, as parsed (not yet verified)."""
 
@@ -180,7 +185,7 @@ class ParsedAuth:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finding:
     code: str
     severity: Severity
