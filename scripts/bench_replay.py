@@ -20,8 +20,15 @@ from different moments. It also prints the best wall and CPU seconds of all proc
 empty file). With ``--profile`` (or when the ratio misses the target) the addon's hooks are run
 in-process under cProfile over the same flows and the top costs are printed.
 
+Wall times on a shared VM swing by up to 2x; ``--callgrind N`` instead counts the
+instructions mitmproxy's own process executes per flow, with and without the addon, over
+N of the flows (valgrind, ``PYTHONHASHSEED=0``: the same count whatever else the machine
+does). The worker is not traced: it runs on another core. Under valgrind mitmdump runs
+about 50 times slower, so fewer flows share a batch to the worker than in a real run:
+the count errs on the high side.
+
 Usage: .venv/bin/python scripts/bench_replay.py [--flows 5000] [--rounds 5] [--quick]
-       [--profile] [--keep DIR]
+       [--profile] [--keep DIR] [--callgrind N]
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import json
 import os
 import pstats
 import random
+import re
 import resource
 import secrets
 import shutil
@@ -533,6 +541,55 @@ def best_times(
     return best, reports, per_round
 
 
+def instructions(flows: Path, tmp: Path, env: dict[str, str], variant: str) -> int:
+    """Instructions executed by mitmproxy's process (callgrind; the worker process is not
+    traced: it runs on another core) for one run of ``variant``."""
+    report = tmp / f"report-cg-{variant}.jsonl"
+    report.unlink(missing_ok=True)
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        + mitmdump_cmd(flows, tmp, report, variant),
+        env={**env, "PYTHONHASHSEED": "0"},
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=7200,
+    )
+    m = re.search(r"Collected : (\d+)", out.stderr)
+    if out.returncode != 0 or m is None:
+        raise SystemExit(f"callgrind run failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return int(m.group(1))
+
+
+def callgrind_ratio(shapes: list[Shape], tmp: Path, env: dict[str, str], n: int) -> None:
+    """Per-flow instructions of mitmproxy's process with the addon (worker) and without,
+    from runs over an empty file and over n flows, two at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = {0: tmp / "cg-empty.mitm", n: tmp / f"cg-{n}.mitm"}
+    write_flows(files[0], [])
+    write_flows(files[n], shapes[:n])
+    counts: dict[tuple[int, str], int] = {}
+    with ThreadPoolExecutor(2) as pool:
+        for k, path in files.items():
+            print(f"  callgrind: {k} flows, without and with the addon ...", flush=True)
+            jobs = {v: pool.submit(instructions, path, tmp, env, v) for v in ("plain", "worker")}
+            for v, job in jobs.items():
+                counts[k, v] = job.result()
+    per = {v: (counts[n, v] - counts[0, v]) / n for v in ("plain", "worker")}
+    print(f"\n== instructions of mitmproxy's process (callgrind, {n} flows)")
+    for v, label in (("plain", "without addon"), ("worker", "with addon (default)")):
+        print(f"{label:24} start-up {counts[0, v] / 1e9:6.2f} G, per flow {per[v] / 1e6:6.2f} M")
+    print(
+        f"  whole run of {n} flows, with/without: {counts[n, 'worker'] / counts[n, 'plain']:8.3f}"
+        "   (target <= 1.10)"
+    )
+    print(
+        f"  per flow, with/without             : {per['worker'] / per['plain']:8.3f}"
+        "   (less sure: the start-up of the two runs it subtracts varies)"
+    )
+
+
 # -- in-process profile of the addon path -----------------------------------------------
 
 
@@ -658,6 +715,13 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="500 flows, 2 rounds (smoke run)")
     ap.add_argument("--profile", action="store_true", help="always print the cProfile report")
     ap.add_argument("--keep", type=Path, help="keep the .mitm file and reports in this folder")
+    ap.add_argument(
+        "--callgrind",
+        type=int,
+        metavar="N",
+        help="instead of timing, count the instructions of mitmproxy's process over N flows "
+        "with and without the addon (valgrind; about 10 minutes for 1000)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.flows, args.rounds = 500, 2
@@ -673,6 +737,11 @@ def main() -> int:
         shapes = build_shapes(args.flows)
         flows = tmp / "flows.mitm"
         write_flows(flows, shapes)
+        if args.callgrind:
+            if shutil.which("valgrind") is None:
+                raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
+            callgrind_ratio(shapes, tmp, env, min(args.callgrind, len(shapes)))
+            return 0
         empty = tmp / "empty.mitm"
         write_flows(empty, [])
         mix = Counter(s.kind for s in shapes)

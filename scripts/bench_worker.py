@@ -7,12 +7,16 @@ Times on a shared VM swing by up to 2x from one run to the next, which hides a 5
 change. ``--callgrind`` counts the instructions per flow under valgrind instead
 (``PYTHONHASHSEED=0``; the same count whatever else the machine does), and ``--compare
 DIR`` measures another checkout of the project the same way, for instance a ``git
-worktree`` of the previous commit, and prints the ratio. The flows, their captures and
+worktree`` of the previous commit, and prints the ratio. ``--pacing`` drives a real
+worker process (``sigv4core.worker``) through its pipe, sending the captures one at a
+time, in small batches or all at once, and prints the worker's CPU per flow for each:
+what waking the worker per flow costs, and why the addon sends flows in batches.
+The flows, their captures and
 the credentials (those of the profile and those learned from the STS responses) are
 built once, by this checkout, and handed to each measured process in a file.
 
-Usage: .venv/bin/python scripts/bench_worker.py [--flows 2000] [--rounds 5]
-       [--callgrind] [--cg-flows 300] [--compare DIR]
+Usage: .venv/bin/python scripts/bench_worker.py [--flows 2000] [--rounds 5] [--quick]
+       [--callgrind] [--cg-flows 300] [--compare DIR] [--pacing]
 """
 
 from __future__ import annotations
@@ -166,13 +170,63 @@ def instructions(data: Path, tree: Path) -> float:
     return (counts[1] - counts[0]) / n
 
 
+PACINGS = ((1, 0.0035), (2, 0.007), (14, 0.05), (0, 0.0))  # (flows per batch, pause s)
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def paced(data: Path, batch: int, pause: float) -> float:
+    """The worker process's CPU µs per flow when sent ``batch`` captures (0: all) every
+    ``pause`` seconds, after its start-up and first flow."""
+    sys.path.insert(0, str(ROOT / "addons"))
+    from sigv4core.worker import WorkerClient
+
+    caps, creds = pickle.loads(data.read_bytes())
+    w = WorkerClient()
+
+    def collect(want: int, timeout: float) -> int:
+        got = 0
+        end = time.monotonic() + timeout
+        while got < want and time.monotonic() < end and not w.dead:
+            got += sum(1 for m in w.wait(0.5) if m[0] == "result")
+        return got
+
+    try:
+        w.send(("creds", creds))
+        w.send(("inspect", caps[0]))
+        collect(1, 60)
+        time.sleep(0.3)
+        rest = caps[1:]
+        step = batch or len(rest)
+        c0, got = _proc_cpu(w.proc.pid), 0
+        for i in range(0, len(rest), step):
+            for cap in rest[i : i + step]:
+                w.queue(("inspect", cap))
+            w.flush()
+            got += sum(1 for m in w.poll() if m[0] == "result")
+            if pause:
+                time.sleep(pause)
+        got += collect(len(rest) - got, 300)
+        if got != len(rest):
+            raise SystemExit(f"the worker answered {got} of {len(rest)} flows")
+        return (_proc_cpu(w.proc.pid) - c0) / len(rest) * 1e6
+    finally:
+        w.stop()
+        w.kill()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--flows", type=int, default=2000, help="flows to time (default 2000)")
     ap.add_argument("--rounds", type=int, default=5, help="best of N passes (default 5)")
+    ap.add_argument("--quick", action="store_true", help="300 flows, 2 passes (smoke run)")
     ap.add_argument("--callgrind", action="store_true", help="count instructions per flow")
     ap.add_argument("--cg-flows", type=int, default=300, help="flows under callgrind (300)")
     ap.add_argument("--compare", type=Path, help="another checkout to measure the same way")
+    ap.add_argument("--pacing", action="store_true", help="a real worker, flows sent at paces")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--tree", type=Path, default=ROOT, help=argparse.SUPPRESS)
     ap.add_argument("--loops", type=int, default=1, help=argparse.SUPPRESS)
@@ -181,6 +235,8 @@ def main() -> int:
     if args.child:
         child(args.child, args.tree, args.loops, args.steps)
         return 0
+    if args.quick:
+        args.flows, args.rounds, args.cg_flows = 300, 2, 50
     if args.callgrind and shutil.which("valgrind") is None:
         raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
     trees = [ROOT] + ([args.compare.resolve()] if args.compare else [])
@@ -202,6 +258,12 @@ def main() -> int:
                 print(f"   {name:20} {us:7.1f} µs")
         if args.compare:
             print(f"\ntime ratio this/other: {results[ROOT] / results[trees[1]]:.3f}")
+        if args.pacing:
+            print("\n== the worker process's CPU per flow, by how flows reach it (2 rounds)")
+            for rnd in range(2):
+                for batch, pause in PACINGS:
+                    how = f"{batch} flow(s) every {pause * 1000:.1f} ms" if batch else "all at once"
+                    print(f"   round {rnd + 1}: {how:26} {paced(data, batch, pause):6.0f} µs")
         if args.callgrind:
             small = tmp / "captures-small.pickle"
             caps, creds = pickle.loads(data.read_bytes())

@@ -115,6 +115,42 @@ def test_worker_gives_the_inline_outcomes_in_order() -> None:
     assert got["other-again"].verdict == "valid"
 
 
+def test_a_batch_in_one_write_is_answered_whole_and_in_order() -> None:
+    """The addon queues flows and writes them together: the worker reads many frames at
+    once, a credential among them applies from its place on, and the answers come back
+    in the order sent (several per read, as the worker writes a batch at once)."""
+    ddb = captures()[0]
+    other = captures()[2]
+    batch = [ddb._replace(flow_id=f"ddb-{i}") for i in range(150)]
+    w = WorkerClient()
+    order: list[str] = []
+    got: dict[str, Any] = {}
+    reads = 0
+    try:
+        w.queue(("creds", [Credential(AKID, SECRET, source="profile:t")]))
+        for c in batch:
+            w.queue(("inspect", c))
+        w.queue(("inspect", other._replace(flow_id="other-before")))
+        w.queue(("creds", [Credential(*OTHER, source="profile:o")]))
+        w.queue(("inspect", other._replace(flow_id="other-after")))
+        assert w.backlog > 150 * 500  # nothing written yet
+        w.flush()
+        end = time.monotonic() + 60
+        while len(got) < len(batch) + 2 and time.monotonic() < end and not w.dead:
+            msgs = [m for m in w.wait(0.5) if m[0] == "result"]
+            reads += bool(msgs)
+            for m in msgs:
+                order.append(m[1])
+                got[m[1]] = m[2]
+    finally:
+        w.kill()
+    assert order == [c.flow_id for c in batch] + ["other-before", "other-after"]
+    assert {got[c.flow_id].verdict for c in batch} == {"valid"}
+    assert got["other-before"].verdict == "unverified"
+    assert got["other-after"].verdict == "valid"
+    assert reads < len(order)  # answered in batches, not one wake-up per flow
+
+
 def test_worker_loads_credentials_and_reports_it(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     creds = tmp_path / "creds"
     creds.write_text(f"[x]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\n")
