@@ -541,16 +541,14 @@ def best_times(
     return best, reports, per_round
 
 
-def instructions(flows: Path, tmp: Path, env: dict[str, str], variant: str) -> int:
-    """Instructions executed by mitmproxy's process (callgrind; the worker process is not
-    traced: it runs on another core) for one run of ``variant``."""
-    report = tmp / f"report-cg-{variant}.jsonl"
-    report.unlink(missing_ok=True)
+def callgrind_count(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
+    """Instructions a command's process executes, counted by callgrind (child processes are
+    not traced), with ``PYTHONHASHSEED=0`` so that the count repeats. Shared with
+    bench_worker.py."""
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-        + mitmdump_cmd(flows, tmp, report, variant),
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
         env={**env, "PYTHONHASHSEED": "0"},
-        cwd=tmp,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=7200,
@@ -559,6 +557,14 @@ def instructions(flows: Path, tmp: Path, env: dict[str, str], variant: str) -> i
     if out.returncode != 0 or m is None:
         raise SystemExit(f"callgrind run failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return int(m.group(1))
+
+
+def instructions(flows: Path, tmp: Path, env: dict[str, str], variant: str) -> int:
+    """Instructions executed by mitmproxy's process (callgrind; the worker process is not
+    traced: it runs on another core) for one run of ``variant``."""
+    report = tmp / f"report-cg-{variant}.jsonl"
+    report.unlink(missing_ok=True)
+    return callgrind_count(mitmdump_cmd(flows, tmp, report, variant), env, cwd=tmp)
 
 
 def callgrind_ratio(shapes: list[Shape], tmp: Path, env: dict[str, str], n: int) -> None:

@@ -147,25 +147,17 @@ def timed(data: Path, tree: Path, rounds: int) -> tuple[float, dict[str, float]]
 def instructions(data: Path, tree: Path) -> float:
     """Instructions per flow: a run of two passes minus a run of one (start-up, imports
     and the warm-up pass cancel out), both under callgrind, in parallel."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    procs = [
-        subprocess.Popen(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-            + _child_cmd(data, tree, loops),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench_replay import callgrind_count
+
+    with ThreadPoolExecutor(2) as pool:
+        counts = list(
+            pool.map(
+                lambda loops: callgrind_count(_child_cmd(data, tree, loops), dict(os.environ)),
+                (1, 2),
+            )
         )
-        for loops in (1, 2)
-    ]
-    counts = []
-    for p in procs:
-        _, err = p.communicate()
-        m = re.search(r"Collected : (\d+)", err)
-        if p.returncode != 0 or m is None:
-            raise SystemExit(f"callgrind run failed ({p.returncode}):\n{err[-2000:]}")
-        counts.append(int(m.group(1)))
     n = len(pickle.loads(data.read_bytes())[0])
     return (counts[1] - counts[0]) / n
 

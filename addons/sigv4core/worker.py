@@ -185,7 +185,7 @@ class WorkerClient:
 
     def send(self, msg: Any) -> None:
         """Queue a message and write what the pipe takes now (never blocks)."""
-        self._pending += frame(msg)
+        self.queue(msg)
         self.flush()
 
     def queue(self, msg: Any) -> None:
