@@ -670,6 +670,7 @@ class SigV4Inspector:
             return
         worker.stop()
         start = last = time.monotonic()
+        owed = len(self._inflight)
         # wait for the outcomes still owed, not for the worker's own exit (with nothing in
         # flight it may still be loading credentials)
         while self._inflight and not worker.dead and time.monotonic() - start < WORKER_DRAIN_S:
@@ -677,6 +678,9 @@ class SigV4Inspector:
             if self._inflight and time.monotonic() - last >= 5:
                 last = time.monotonic()
                 log.info("sigv4: finishing %d flow(s) in the worker ...", len(self._inflight))
+        log.debug(
+            "sigv4: waited %.2f s for the worker's last %d outcome(s)", time.monotonic() - start, owed
+        )
         self._worker_lost(expected=True)
 
     def _proxy_changes(

@@ -7,14 +7,15 @@ with botocore's signers) and two mitmdump processes on 127.0.0.1 with the same o
 (``-q --set sigv4_quiet=true --set sigv4_report=...``), one of them with
 ``-s addons/sigv4.py``. One boto3 S3 client per proxy (HTTPS through the proxy, TLS on
 both legs) sends N small requests (PutObject of a few hundred bytes and GetObject,
-alternating); the best of ``--rounds`` interleaved rounds is kept. Prints requests per
-second with and without the addon and their ratio (target >= 0.90), the median of the
-per-round ratios (on a small VM single rounds vary by +-10 %), and checks that every
-request got exactly one ``valid`` record.
+alternating), with and without the addon back to back in each round (11 rounds, which
+goes first alternating). Prints requests per second with and without the addon (best
+round of each), the median of the per-round ratios (on a small VM single rounds vary by
++-10 %) with its 95 % confidence interval (``benchstats.median_ci``; target >= 0.90),
+and checks that every request got exactly one ``valid`` record.
 
 ``start_proxy`` here is shared with scripts/bench_upload.py and scripts/soak.py.
 
-Usage: .venv/bin/python scripts/bench_live.py [-n 500] [--rounds 5] [--quick]
+Usage: .venv/bin/python scripts/bench_live.py [-n 500] [--rounds 11] [--quick]
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +41,7 @@ sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests"), str(ROOT / "scripts")
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
 import fakeaws  # noqa: E402
+from benchstats import median_ci, verdict  # noqa: E402
 
 from proxyharness import Proxy, child_pids, clean_aws_env, start_mitmdump  # noqa: E402
 
@@ -168,7 +169,7 @@ def run_requests(client: Any, n: int, tag: str) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=500, help="requests per round (default 500)")
-    ap.add_argument("--rounds", type=int, default=5, help="best of N rounds (default 5)")
+    ap.add_argument("--rounds", type=int, default=11, help="paired rounds (default 11)")
     ap.add_argument("--quick", action="store_true", help="100 requests, 1 round (smoke run)")
     args = ap.parse_args()
     if args.quick:
@@ -192,7 +193,7 @@ def main() -> int:
         round_ratios: list[float] = []
         for r in range(args.rounds):
             took_round: dict[bool, float] = {}
-            for addon in (False, True):
+            for addon in (False, True) if r % 2 == 0 else (True, False):
                 server.clear()
                 took = took_round[addon] = run_requests(clients[addon], args.n, f"r{r}")
                 best[addon] = min(best[addon], took)
@@ -212,12 +213,15 @@ def main() -> int:
         print(f"== summary (live HTTPS through mitmdump, {args.n} requests, best of {args.rounds})")
         print(f"without addon                      : {plain_rps:8.1f} req/s")
         print(f"with addon                         : {addon_rps:8.1f} req/s")
+        median, low, high = median_ci(round_ratios)
+        print(f"  ratio of the best rounds         : {addon_rps / plain_rps:8.2f}")
         print(
-            f"  ratio with/without               : {addon_rps / plain_rps:8.2f}   (target >= {TARGET:.2f})"
+            f"  median of the per-round ratios   : {median:8.2f}   (target >= {TARGET:.2f}; "
+            f"rounds: {', '.join(f'{x:.2f}' for x in sorted(round_ratios))})"
         )
         print(
-            f"  median of the per-round ratios   : {statistics.median(round_ratios):8.2f}   "
-            f"(rounds: {', '.join(f'{x:.2f}' for x in round_ratios)})"
+            f"  95 % interval of the median      : {low:.2f} - {high:.2f}: "
+            + verdict(round_ratios, TARGET, at_most=False)
         )
         print(
             f"  latency added per request        : {(best[True] - best[False]) / args.n * 1e3:8.2f} ms"

@@ -10,12 +10,14 @@ changed after signing, unknown key, changed body, malformed Authorization, unsig
 expired presigned URL) answered with AWS's error shapes.
 
 It then times ``mitmdump -nr FILE -q --set sigv4_quiet=true --set sigv4_report=TMP``
-without the addon, with ``-s addons/sigv4.py`` (the default: flows inspected in the
-worker process) and with ``--set sigv4_worker=false`` (inspected in mitmdump's process).
-The three run back to back in each round (5 rounds, the order alternating), and the
-figure is the median over the rounds of each round's ratio with/without (target <= 1.10):
-on a noisy VM a round's runs share its drift, where the best of each variant may come
-from different moments. It also prints the best wall and CPU seconds of all processes
+without the addon and with ``-s addons/sigv4.py`` (the default: flows inspected in the
+worker process); ``--inline`` adds a run with ``--set sigv4_worker=false`` (inspected in
+mitmdump's process) to each round. The variants run back to back in each round (11
+rounds, the order alternating), and the figure is the median over the rounds of each
+round's ratio with/without (target <= 1.10), with its 95 % confidence interval
+(``benchstats.median_ci``): on a noisy VM a round's runs share its drift, where the best
+of each variant may come from different moments, and the interval says whether the
+rounds settle the target at all. It also prints the best wall and CPU seconds of all processes
 (the worker's work is not free: it runs on another core), and the start-up time (an
 empty file). With ``--profile`` (or when the ratio misses the target) the addon's hooks are run
 in-process under cProfile over the same flows and the top costs are printed.
@@ -27,8 +29,8 @@ does). The worker is not traced: it runs on another core. Under valgrind mitmdum
 about 50 times slower, so fewer flows share a batch to the worker than in a real run:
 the count errs on the high side.
 
-Usage: .venv/bin/python scripts/bench_replay.py [--flows 5000] [--rounds 5] [--quick]
-       [--profile] [--keep DIR] [--callgrind N]
+Usage: .venv/bin/python scripts/bench_replay.py [--flows 5000] [--rounds 11] [--inline]
+       [--quick] [--profile] [--keep DIR] [--callgrind N]
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ import re
 import resource
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,7 @@ sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests")]
 
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
+from benchstats import median_ci, verdict  # noqa: E402
 from mitmproxy import connection, http, io  # noqa: E402
 
 from proxyharness import MITMDUMP, clean_aws_env  # noqa: E402
@@ -518,15 +520,15 @@ def timed_run(flows: Path, tmp: Path, env: dict[str, str], variant: str) -> tupl
 
 
 def best_times(
-    flows: Path, tmp: Path, env: dict[str, str], rounds: int, label: str
+    flows: Path, tmp: Path, env: dict[str, str], rounds: int, label: str, variants: tuple[str, ...]
 ) -> tuple[dict[str, Timing], dict[str, Path], list[dict[str, Timing]]]:
     """The best wall and CPU times of each variant, the reports, and every round's times
     (the variants run back to back in each round, so a round's ratios share its drift)."""
-    best = {v: Timing() for v in VARIANTS}
+    best = {v: Timing() for v in variants}
     reports: dict[str, Path] = {}
     per_round: list[dict[str, Timing]] = []
     for i in range(rounds):  # interleaved, so drift affects all alike
-        order = VARIANTS if i % 2 == 0 else VARIANTS[::-1]  # and neither goes first always
+        order = variants if i % 2 == 0 else variants[::-1]  # and neither goes first always
         got: dict[str, Timing] = {}
         for v in order:
             got[v], reports[v] = timed_run(flows, tmp, env, v)
@@ -534,7 +536,7 @@ def best_times(
         per_round.append(got)
         print(
             f"  {label} round {i + 1}/{rounds}: "
-            + ", ".join(f"{v} {got[v].wall:.2f} s" for v in VARIANTS)
+            + ", ".join(f"{v} {got[v].wall:.2f} s" for v in variants)
             + f"; with/without {got['worker'].wall / got['plain'].wall:.2f}",
             flush=True,
         )
@@ -717,7 +719,10 @@ def profile_addon(flows_path: Path, tmp: Path, env: dict[str, str], top: int = 1
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--flows", type=int, default=5000, help="number of flows (default 5000)")
-    ap.add_argument("--rounds", type=int, default=5, help="rounds of the three runs (default 5)")
+    ap.add_argument("--rounds", type=int, default=11, help="rounds of paired runs (default 11)")
+    ap.add_argument(
+        "--inline", action="store_true", help="also time sigv4_worker=false in each round"
+    )
     ap.add_argument("--quick", action="store_true", help="500 flows, 2 rounds (smoke run)")
     ap.add_argument("--profile", action="store_true", help="always print the cProfile report")
     ap.add_argument("--keep", type=Path, help="keep the .mitm file and reports in this folder")
@@ -756,11 +761,14 @@ def main() -> int:
             f"{time.perf_counter() - t:.1f} s; mix: "
             + ", ".join(f"{k} {n}" for k, n in sorted(mix.items()))
         )
-        start, _, _ = best_times(empty, tmp, env, args.rounds, "start-up (no flows)")
-        runs, reports, per_round = best_times(flows, tmp, env, args.rounds, f"{args.flows} flows")
+        variants = VARIANTS if args.inline else VARIANTS[:2]
+        start, _, _ = best_times(empty, tmp, env, args.rounds, "start-up (no flows)", variants)
+        runs, reports, per_round = best_times(
+            flows, tmp, env, args.rounds, f"{args.flows} flows", variants
+        )
         report = reports["worker"]
         n = len(shapes)
-        for v in ("worker", "inline"):
+        for v in variants[1:]:
             recs = [json.loads(x) for x in reports[v].read_text().splitlines()]
             if len(recs) != n or len({r["flow_id"] for r in recs}) != n:
                 print(f"WARNING: {v}: {len(recs)} records for {n} flows")
@@ -768,7 +776,7 @@ def main() -> int:
         verdicts = Counter(r["verdict"] for r in records)
         plain = runs["plain"].wall
         paired = sorted(r["worker"].wall / r["plain"].wall for r in per_round)
-        ratio = statistics.median(paired)
+        ratio, low, high = median_ci(paired)
         print(f"records: {len(records)}; verdicts: {dict(sorted(verdicts.items()))}")
         print()
         print(f"== summary (mitmdump -nr, {n} flows, best of {args.rounds})")
@@ -778,7 +786,7 @@ def main() -> int:
             "worker": "with addon (default)",
             "inline": "with sigv4_worker=false",
         }
-        for v in VARIANTS:
+        for v in variants:
             t = runs[v]
             print(
                 f"{labels[v]:24} {t.wall:7.2f}   {t.wall / plain:5.2f}   {t.cpu:7.2f} (x{t.cpu / runs['plain'].cpu:.2f})"
@@ -789,10 +797,14 @@ def main() -> int:
             f"median of the rounds' ratios: {', '.join(f'{x:.2f}' for x in paired)}; best "
             f"times: {runs['worker'].wall / plain:.2f})"
         )
-        per = {v: (runs[v].wall - start[v].wall) / n * 1e6 for v in VARIANTS}
+        print(
+            f"  95 % interval of the median      : {low:.2f} - {high:.2f}: "
+            + verdict(paired, TARGET, at_most=True)
+        )
+        per = {v: (runs[v].wall - start[v].wall) / n * 1e6 for v in variants}
         print(
             "per flow after start-up (wall)   : "
-            + " / ".join(f"{labels[v]} {per[v]:.0f} us" for v in VARIANTS)
+            + " / ".join(f"{labels[v]} {per[v]:.0f} us" for v in variants)
         )
         if args.profile or ratio > TARGET:
             print()

@@ -1,0 +1,51 @@
+"""The benchmarks' statistics: the median of paired ratios and its confidence interval."""
+
+from __future__ import annotations
+
+import sys
+from math import comb
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+from benchstats import median_ci, verdict  # noqa: E402
+
+
+def coverage(n: int, k: int) -> float:
+    """P(x(k) <= true median <= x(n-k+1)) for n independent values."""
+    return 1 - 2 * sum(comb(n, j) for j in range(k)) / 2**n
+
+
+@pytest.mark.parametrize("n", [6, 9, 11, 15, 21, 40])
+def test_interval_is_the_narrowest_order_statistics_with_95_percent(n: int) -> None:
+    values = [float(x) for x in range(n, 0, -1)]  # unsorted on purpose
+    med, lo, hi = median_ci(values)
+    k = int(lo)  # values are 1..n, so x(k) == k
+    assert hi == n - k + 1
+    assert med == (n + 1) / 2
+    assert coverage(n, k) >= 0.95
+    assert coverage(n, k + 1) < 0.95  # one step narrower would not hold 95 %
+
+
+def test_too_few_rounds_give_the_whole_range() -> None:
+    assert median_ci([1.2, 1.0, 1.1]) == (1.1, 1.0, 1.2)
+    with pytest.raises(ValueError):
+        median_ci([])
+
+
+def test_verdict_reads_the_interval_against_the_target() -> None:
+    def rounds(low: float, high: float) -> list[float]:  # 9 rounds: the interval is x(2)..x(8)
+        return [low - 0.1, low, low, (low + high) / 2, (low + high) / 2, high, high, high, 9.0]
+
+    assert verdict(rounds(1.01, 1.08), 1.10, at_most=True).startswith("met")
+    assert verdict(rounds(1.12, 1.30), 1.10, at_most=True).startswith("missed")
+    assert verdict(rounds(1.05, 1.43), 1.10, at_most=True).startswith("not settled by")
+    assert verdict(rounds(0.91, 1.02), 0.90, at_most=False).startswith("met")
+    assert verdict(rounds(0.70, 0.85), 0.90, at_most=False).startswith("missed")
+    assert verdict(rounds(0.85, 0.95), 0.90, at_most=False).startswith("not settled by")
+
+
+def test_one_round_settles_nothing() -> None:
+    assert "cannot give a 95 % interval" in verdict([0.64], 0.90, at_most=False)
