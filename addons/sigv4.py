@@ -679,7 +679,9 @@ class SigV4Inspector:
                 last = time.monotonic()
                 log.info("sigv4: finishing %d flow(s) in the worker ...", len(self._inflight))
         log.debug(
-            "sigv4: waited %.2f s for the worker's last %d outcome(s)", time.monotonic() - start, owed
+            "sigv4: waited %.2f s for the worker's last %d outcome(s)",
+            time.monotonic() - start,
+            owed,
         )
         self._worker_lost(expected=True)
 

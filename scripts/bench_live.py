@@ -188,7 +188,9 @@ def main() -> int:
         clients[False].create_bucket(Bucket="live")
         for addon, c in clients.items():  # warm-up: TLS, connection pools, lazy imports
             run_requests(c, 20, f"warm-{addon}")
-        warm_records = len(proxies[True].records())
+        # the worker annotates after the response: wait for the warm-up's 20 records, so
+        # they are not counted as the timed rounds'
+        warm_records = len(proxies[True].wait_records(20, timeout=30))
         best: dict[bool, float] = {False: float("inf"), True: float("inf")}
         round_ratios: list[float] = []
         for r in range(args.rounds):
@@ -201,6 +203,11 @@ def main() -> int:
                 bad = [q.status for q in server.requests if q.status not in (None, 200)]
                 assert not bad, f"fakeaws refused requests: {Counter(bad)}"
             round_ratios.append(took_round[False] / took_round[True])
+            print(
+                f"  round {r + 1}/{args.rounds}: without {args.n / took_round[False]:.1f} req/s, "
+                f"with {args.n / took_round[True]:.1f} req/s; ratio {round_ratios[-1]:.2f}",
+                flush=True,
+            )
         recs = proxies[True].wait_records(warm_records + args.n * args.rounds, timeout=30)
         verdicts = Counter(x["verdict"] for x in recs[warm_records:])
         ids = [x["flow_id"] for x in recs]

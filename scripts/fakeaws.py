@@ -1603,8 +1603,96 @@ class S3Errors(ErrorFactory):
         return self.error(403, "SignatureDoesNotMatch", SIG_MISMATCH_S3, extra)
 
 
-class JsonErrors(ErrorFactory):
+class _ServiceErrors(ErrorFactory):
+    """The auth failures of the JSON and query (STS) services: the same messages, with
+    each protocol's status and code (``CODES``) and wire shape (``fail``)."""
+
+    SERVICE = ""  # named in the scope error
+    SKEW_MINUTES = 5
+    CODES: dict[str, tuple[int, str]] = {}
+
+    def fail(self, status: int, code: str, message: str) -> Response:
+        raise NotImplementedError
+
+    def _fail(self, what: str, message: str) -> Response:
+        status, code = self.CODES[what]
+        return self.fail(status, code, message)
+
+    def anonymous(self) -> Response:
+        return self._fail("anonymous", "Request is missing Authentication Token")
+
+    def sigv2(self) -> Response:
+        return self.malformed(
+            "Authorization header requires 'Credential' parameter. Authorization header requires "
+            "'Signature' parameter. Authorization header requires 'SignedHeaders' parameter.",
+            self.req.header("authorization"),
+        )
+
+    def malformed(self, detail: str, auth: str | None) -> Response:
+        digest = base64.b64encode(hashlib.sha256((auth or "").encode()).digest()).decode()
+        return self._fail("incomplete", f"{detail} Authorization={digest}")
+
+    def query_params(self, message: str) -> Response:
+        return self._fail("incomplete", message)
+
+    def scope(self, detail: str, region: str | None) -> Response:
+        if "region" in detail and region:
+            msg = (
+                f"Credential should be scoped to a valid region, not '{detail.split(chr(39))[1]}'. "
+            )
+        elif "service" in detail:
+            msg = f"Credential should be scoped to correct service: '{self.SERVICE}'. "
+        else:
+            msg = detail
+        return self._fail("signature", msg)
+
+    def unknown_key(self, access_key: str) -> Response:
+        return self._fail("unknown_key", "The security token included in the request is invalid.")
+
+    def invalid_token(self, token: str) -> Response:
+        return self.unknown_key("")
+
+    def expired_token(self, token: str) -> Response:
+        return self._fail("expired_token", "The security token included in the request is expired")
+
+    def unsupported_signature(self) -> Response:
+        return self.fail(400, "UnsupportedSignature", UNSUPPORTED_SIGNATURE)
+
+    def presign_expired(self, expires: int, expiry: dt.datetime, now: dt.datetime) -> Response:
+        return self._fail(
+            "signature",
+            f"Signature expired: {expiry.strftime(AMZ_FMT)} is now earlier than "
+            f"{now.strftime(AMZ_FMT)}",
+        )
+
+    def skew(self, amz_date: str, req_time: dt.datetime, now: dt.datetime) -> Response:
+        return self._fail(
+            "signature", self.skew_message(amz_date, req_time, now, self.SKEW_MINUTES)
+        )
+
+    def headers_not_signed(self, names: list[str]) -> Response:
+        return self._fail("signature", "Unsigned headers: " + ", ".join(names))
+
+    def invalid_request(self, message: str) -> Response:
+        return self._fail("invalid_request", message)
+
+    def signature_mismatch(self, sig: SigInfo, result: Verification | None) -> Response:
+        return self._fail("signature", self.canonical_message(result))
+
+
+class JsonErrors(_ServiceErrors):
     """AWS JSON 1.0 (DynamoDB) responses."""
+
+    SERVICE = "dynamodb"
+    SKEW_MINUTES = 5
+    CODES = {
+        "anonymous": (400, "MissingAuthenticationTokenException"),
+        "incomplete": (400, "IncompleteSignatureException"),
+        "signature": (400, "InvalidSignatureException"),
+        "unknown_key": (400, "UnrecognizedClientException"),
+        "expired_token": (400, "ExpiredTokenException"),
+        "invalid_request": (400, "ValidationException"),
+    }
 
     def __init__(self, state: FakeAWS, req: ReceivedRequest) -> None:
         super().__init__(state, req)
@@ -1632,79 +1720,23 @@ class JsonErrors(ErrorFactory):
         obj = {"__type": f"com.amazonaws.dynamodb.v20120810#{name}", "message": message}
         return self._response(status, obj, None)
 
-    def anonymous(self) -> Response:
-        return self.coral(
-            400, "MissingAuthenticationTokenException", "Request is missing Authentication Token"
-        )
-
-    def sigv2(self) -> Response:
-        return self.malformed(
-            "Authorization header requires 'Credential' parameter. Authorization header requires "
-            "'Signature' parameter. Authorization header requires 'SignedHeaders' parameter.",
-            self.req.header("authorization"),
-        )
-
-    def malformed(self, detail: str, auth: str | None) -> Response:
-        digest = base64.b64encode(hashlib.sha256((auth or "").encode()).digest()).decode()
-        return self.coral(400, "IncompleteSignatureException", f"{detail} Authorization={digest}")
-
-    def query_params(self, message: str) -> Response:
-        return self.coral(400, "IncompleteSignatureException", message)
-
-    def scope(self, detail: str, region: str | None) -> Response:
-        if "region" in detail and region:
-            msg = (
-                f"Credential should be scoped to a valid region, not '{detail.split(chr(39))[1]}'. "
-            )
-        elif "service" in detail:
-            msg = "Credential should be scoped to correct service: 'dynamodb'. "
-        else:
-            msg = detail
-        return self.coral(400, "InvalidSignatureException", msg)
-
-    def unknown_key(self, access_key: str) -> Response:
-        return self.coral(
-            400,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )
-
-    def invalid_token(self, token: str) -> Response:
-        return self.unknown_key("")
-
-    def expired_token(self, token: str) -> Response:
-        return self.coral(
-            400, "ExpiredTokenException", "The security token included in the request is expired"
-        )
-
-    def unsupported_signature(self) -> Response:
-        return self.coral(400, "UnsupportedSignature", UNSUPPORTED_SIGNATURE)
-
-    def presign_expired(self, expires: int, expiry: dt.datetime, now: dt.datetime) -> Response:
-        return self.coral(
-            400,
-            "InvalidSignatureException",
-            f"Signature expired: {expiry.strftime(AMZ_FMT)} is now earlier than "
-            f"{now.strftime(AMZ_FMT)}",
-        )
-
-    def skew(self, amz_date: str, req_time: dt.datetime, now: dt.datetime) -> Response:
-        return self.coral(
-            400, "InvalidSignatureException", self.skew_message(amz_date, req_time, now, 5)
-        )
-
-    def headers_not_signed(self, names: list[str]) -> Response:
-        return self.coral(400, "InvalidSignatureException", "Unsigned headers: " + ", ".join(names))
-
-    def invalid_request(self, message: str) -> Response:
-        return self.coral(400, "ValidationException", message)
-
-    def signature_mismatch(self, sig: SigInfo, result: Verification | None) -> Response:
-        return self.coral(400, "InvalidSignatureException", self.canonical_message(result))
+    def fail(self, status: int, code: str, message: str) -> Response:
+        return self.coral(status, code, message)
 
 
-class StsErrors(ErrorFactory):
+class StsErrors(_ServiceErrors):
     """AWS Query protocol (STS) responses."""
+
+    SERVICE = "sts"
+    SKEW_MINUTES = 15
+    CODES = {
+        "anonymous": (403, "MissingAuthenticationToken"),
+        "incomplete": (400, "IncompleteSignature"),
+        "signature": (403, "SignatureDoesNotMatch"),
+        "unknown_key": (403, "InvalidClientTokenId"),
+        "expired_token": (400, "ExpiredToken"),
+        "invalid_request": (400, "InvalidParameterValue"),
+    }
 
     def __init__(self, state: FakeAWS, req: ReceivedRequest) -> None:
         super().__init__(state, req)
@@ -1733,73 +1765,8 @@ class StsErrors(ErrorFactory):
         )
         return Response(status, self._headers(), body.encode())
 
-    def anonymous(self) -> Response:
-        return self.error(
-            403, "MissingAuthenticationToken", "Request is missing Authentication Token"
-        )
-
-    def sigv2(self) -> Response:
-        return self.malformed(
-            "Authorization header requires 'Credential' parameter. Authorization header requires "
-            "'Signature' parameter. Authorization header requires 'SignedHeaders' parameter.",
-            self.req.header("authorization"),
-        )
-
-    def malformed(self, detail: str, auth: str | None) -> Response:
-        digest = base64.b64encode(hashlib.sha256((auth or "").encode()).digest()).decode()
-        return self.error(400, "IncompleteSignature", f"{detail} Authorization={digest}")
-
-    def query_params(self, message: str) -> Response:
-        return self.error(400, "IncompleteSignature", message)
-
-    def scope(self, detail: str, region: str | None) -> Response:
-        if "region" in detail and region:
-            msg = (
-                f"Credential should be scoped to a valid region, not '{detail.split(chr(39))[1]}'. "
-            )
-        elif "service" in detail:
-            msg = "Credential should be scoped to correct service: 'sts'. "
-        else:
-            msg = detail
-        return self.error(403, "SignatureDoesNotMatch", msg)
-
-    def unknown_key(self, access_key: str) -> Response:
-        return self.error(
-            403, "InvalidClientTokenId", "The security token included in the request is invalid."
-        )
-
-    def invalid_token(self, token: str) -> Response:
-        return self.unknown_key("")
-
-    def expired_token(self, token: str) -> Response:
-        return self.error(
-            400, "ExpiredToken", "The security token included in the request is expired"
-        )
-
-    def unsupported_signature(self) -> Response:
-        return self.error(400, "UnsupportedSignature", UNSUPPORTED_SIGNATURE)
-
-    def presign_expired(self, expires: int, expiry: dt.datetime, now: dt.datetime) -> Response:
-        return self.error(
-            403,
-            "SignatureDoesNotMatch",
-            f"Signature expired: {expiry.strftime(AMZ_FMT)} is now earlier than "
-            f"{now.strftime(AMZ_FMT)}",
-        )
-
-    def skew(self, amz_date: str, req_time: dt.datetime, now: dt.datetime) -> Response:
-        return self.error(
-            403, "SignatureDoesNotMatch", self.skew_message(amz_date, req_time, now, 15)
-        )
-
-    def headers_not_signed(self, names: list[str]) -> Response:
-        return self.error(403, "SignatureDoesNotMatch", "Unsigned headers: " + ", ".join(names))
-
-    def invalid_request(self, message: str) -> Response:
-        return self.error(400, "InvalidParameterValue", message)
-
-    def signature_mismatch(self, sig: SigInfo, result: Verification | None) -> Response:
-        return self.error(403, "SignatureDoesNotMatch", self.canonical_message(result))
+    def fail(self, status: int, code: str, message: str) -> Response:
+        return self.error(status, code, message)
 
 
 # --------------------------------------------------------------------------------------------

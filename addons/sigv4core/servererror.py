@@ -32,7 +32,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -101,7 +101,7 @@ _MAPPED = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class ServerError:
     """One AWS error response, parsed.
 
@@ -113,12 +113,15 @@ class ServerError:
     ``Date`` header is kept apart in ``date_header``. ``message`` has session-token
     values replaced by a short description; ``canonical_request`` keeps them so it can be
     compared with the local one (:meth:`as_dict` redacts them).
+
+    The parser fills one in place as it reads the body; once returned it is treated as
+    immutable (not ``frozen``, as with the per-flow types of ``model.py``).
     """
 
-    protocol: ErrorProtocol
     status: int
-    code: str | None
-    message: str | None
+    protocol: ErrorProtocol = "unknown"
+    code: str | None = None
+    message: str | None = None
     request_id: str | None = None
     canonical_request: str | None = None
     string_to_sign: str | None = None
@@ -170,38 +173,6 @@ class ServerError:
             "extra": {k: redact_secrets(v) or "" for k, v in self.extra.items()},
             "notes": list(self.notes),
         }
-
-
-@dataclass
-class _Draft:
-    """The mutable twin of :class:`ServerError` filled while parsing."""
-
-    status: int
-    protocol: ErrorProtocol = "unknown"
-    code: str | None = None
-    message: str | None = None
-    request_id: str | None = None
-    canonical_request: str | None = None
-    string_to_sign: str | None = None
-    signature_provided: str | None = None
-    access_key_id: str | None = None
-    server_time: datetime | None = None
-    date_header: datetime | None = None
-    request_time: datetime | None = None
-    max_skew_ms: int | None = None
-    expires: datetime | None = None
-    expected_region: str | None = None
-    expected_service: str | None = None
-    headers_not_signed: list[str] = field(default_factory=list)
-    header_named: str | None = None
-    client_sha256: str | None = None
-    server_sha256: str | None = None
-    authorization_digest: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def freeze(self) -> ServerError:
-        return ServerError(**{f.name: getattr(self, f.name) for f in fields(ServerError)})
 
 
 # --- small helpers --------------------------------------------------------------------------
@@ -317,7 +288,7 @@ def _same_text(decoded: str, text: str) -> bool:
     return decoded == text or norm(decoded) == norm(text)
 
 
-def _choose(d: _Draft, what: str, text: str | None, hexbytes: str | None) -> str | None:
+def _choose(d: ServerError, what: str, text: str | None, hexbytes: str | None) -> str | None:
     """Prefer the exact bytes when they decode and agree with the text."""
     decoded = _decode_hex_bytes(hexbytes) if hexbytes else None
     if hexbytes and decoded is None:
@@ -407,7 +378,7 @@ def _xml_leaves(data: bytes, notes: list[str]) -> tuple[str, list[tuple[str, str
     return _local(root_m.group("t")), leaves
 
 
-def _fill_from_xml(d: _Draft, data: bytes) -> bool:
+def _fill_from_xml(d: ServerError, data: bytes) -> bool:
     parsed = _xml_leaves(data, d.notes)
     if parsed is None:
         return False
@@ -495,7 +466,7 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _fill_from_json(d: _Draft, data: bytes) -> bool:
+def _fill_from_json(d: ServerError, data: bytes) -> bool:
     text = _decode(data)
     obj: Any
     try:
@@ -572,7 +543,7 @@ def _quoted_section(text: str) -> str | None:
     return seg[1:-1] if len(seg) >= 2 and seg.endswith("'") else seg[1:]
 
 
-def _fill_from_message(d: _Draft) -> None:
+def _fill_from_message(d: ServerError) -> None:
     msg = d.message
     if not msg:
         return
@@ -667,7 +638,7 @@ def _parse(
         return None
     hdrs = _header_map(headers)
     raw = bytes(body) if body else b""
-    d = _Draft(status=st)
+    d = ServerError(status=st)
     if len(raw) > MAX_BODY:
         d.notes.append(f"body of {len(raw)} bytes; only the first {MAX_BODY} read")
         raw = raw[:MAX_BODY]
@@ -698,7 +669,7 @@ def _parse(
         d.code = header_code
     _fill_from_message(d)
     d.message = redact_secrets(d.message)
-    return d.freeze()
+    return d
 
 
 # --- classification -------------------------------------------------------------------------
