@@ -3,14 +3,16 @@ from botocore's data says nothing rather than guess."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 
 from sigv4core.authparse import parse_auth
 from sigv4core.endpoints import host_info
-from sigv4core.model import DictKeyring, WireRequest, aws_header_digest
+from sigv4core.model import DictKeyring, ParsedAuth, WireRequest, aws_header_digest
 from sigv4core.pipeline import inspect_request
+from sigv4core.rules import Response
 
 GOOD = (
     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
@@ -104,3 +106,25 @@ def test_host_info(host: str, service: str | None, region: str | None) -> None:
 
 def test_mrap_host() -> None:
     assert host_info("mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com").mrap
+
+
+def test_with_payload_copies_every_field() -> None:
+    """``ParsedAuth.with_payload`` names the fields one by one (for speed): a field added
+    to ParsedAuth and forgotten there fails here."""
+    values = {f.name: f"value-{f.name}" for f in dataclasses.fields(ParsedAuth)}
+    auth = ParsedAuth(**values)  # type: ignore[arg-type]
+    assert auth.with_payload("UNSIGNED-PAYLOAD") == dataclasses.replace(
+        auth, payload="UNSIGNED-PAYLOAD"
+    )
+
+
+def test_header_index_keeps_case_insensitive_order_and_repeats() -> None:
+    req = WireRequest.build(
+        "GET", "/", [("X-Amz-Date", "1"), ("Host", "h"), ("x-amz-date", "2"), ("X-Amz-Meta-A", "")]
+    )
+    assert list(req.header_names()) == ["x-amz-date", "host", "x-amz-meta-a"]
+    assert req.header("X-AMZ-DATE") == "1,2"
+    assert req.header("absent") is None
+    resp = Response(403, [("Date", "a"), ("Via", "1.1 x"), ("date", "b")])
+    assert resp.header("DATE") == "a,b" and resp.header("via") == "1.1 x"
+    assert resp.header("server") is None

@@ -63,10 +63,18 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     server_error: Any = None  # servererror.ServerError when the body is an AWS error
+    _index: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
-        vals = [v for k, v in self.headers if k.lower() == name.lower()]
-        return ",".join(vals) if vals else None
+        """The values of a header joined with ',' (case-insensitive), or None if absent."""
+        index = self._index
+        if index is None:  # several rules ask; the headers are lower-cased once
+            index = {}
+            for k, v in self.headers:
+                lk = k.lower()
+                index[lk] = f"{index[lk]},{v}" if lk in index else v
+            self._index = index
+        return index.get(name.lower())
 
 
 @dataclass
@@ -457,9 +465,9 @@ def unsigned_amz_header(ctx: Context) -> Iterable[Finding]:
     signed = set(ctx.auth.signed_headers)
     # S3 requires every x-amz-* header to be signed, the session token included
     unsigned = sorted(
-        {k.lower() for k, _ in ctx.req.headers if k.lower().startswith("x-amz-")}
-        - signed
-        - {"x-amz-content-sha256"}
+        k
+        for k in ctx.req.header_names()
+        if k.startswith("x-amz-") and k not in signed and k != "x-amz-content-sha256"
     )
     if unsigned:
         yield _f(
@@ -740,8 +748,7 @@ def checksum_defaults_unsupported(ctx: Context) -> Iterable[Finding]:
         markers.append("aws-chunked with a checksum trailer")
     if (ctx.auth.payload or "") == "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
         markers.append("STREAMING-UNSIGNED-PAYLOAD-TRAILER")
-    for k, _ in req.headers:
-        lk = k.lower()
+    for lk in req.header_names():
         if lk == "x-amz-sdk-checksum-algorithm" or (
             lk.startswith("x-amz-checksum-") and lk != "x-amz-checksum-mode"
         ):

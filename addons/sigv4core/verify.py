@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -390,7 +389,7 @@ class VerifySession:
             return v
         v.payload_line = line
         if auth.payload != line:
-            v.auth = replace(auth, payload=line)
+            v.auth = auth.with_payload(line)
         creq, missing = build_canonical_request(req, auth, line, s3_rules=self.s3_rules)
         v.canonical_request = creq
         v.string_to_sign = c.string_to_sign(
