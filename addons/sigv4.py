@@ -76,6 +76,7 @@ _LEVELS = {"warning": logging.WARNING, "info": logging.INFO, "debug": logging.DE
 SEND_DELAY_S = 0.05  # flows go to the worker in batches: a wake-up per batch, not per flow
 SEND_BATCH = 256 << 10  # ... or as soon as this many bytes wait
 WORKER_DRAIN_S = 120.0  # at exit, how long to wait for the worker's last outcomes
+WORKER_EXIT_S = 0.5  # ... and then for it to exit by itself, before it is killed
 
 
 def wire_request(
@@ -683,6 +684,12 @@ class SigV4Inspector:
             time.monotonic() - start,
             owed,
         )
+        # then a moment to exit by itself (its last log line comes, profilers see a normal
+        # exit); a worker still busy, e.g. loading credentials, is killed
+        end = time.monotonic() + WORKER_EXIT_S
+        while not worker.dead and (left := end - time.monotonic()) > 0:
+            self._on_messages(worker.wait(left))
+        worker.reap(end - time.monotonic())  # its output ends a moment before the process
         self._worker_lost(expected=True)
 
     def _proxy_changes(

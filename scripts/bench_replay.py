@@ -543,35 +543,41 @@ def best_times(
     return best, reports, per_round
 
 
-def callgrind_count(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
-    """Instructions a command's process executes, counted by callgrind (child processes are
-    not traced), with ``PYTHONHASHSEED=0`` so that the count repeats. Shared with
-    bench_worker.py."""
+def callgrind_count(
+    cmd: list[str], env: dict[str, str], cwd: Path | None = None, children: bool = False
+) -> int:
+    """Instructions a command's process executes, counted by callgrind, with
+    ``PYTHONHASHSEED=0`` so that the count repeats; with ``children`` the sum over it and
+    every process it starts (the worker). Shared with bench_worker.py."""
+    trace = ["--trace-children=yes"] if children else []
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *trace, *cmd],
         env={**env, "PYTHONHASHSEED": "0"},
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=7200,
     )
-    m = re.search(r"Collected : (\d+)", out.stderr)
-    if out.returncode != 0 or m is None:
+    counts = [int(x) for x in re.findall(r"Collected : (\d+)", out.stderr)]
+    if out.returncode != 0 or not counts:
         raise SystemExit(f"callgrind run failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return int(m.group(1))
+    return sum(counts) if children else counts[0]
 
 
 def instructions(flows: Path, tmp: Path, env: dict[str, str], variant: str) -> int:
-    """Instructions executed by mitmproxy's process (callgrind; the worker process is not
-    traced: it runs on another core) for one run of ``variant``."""
-    report = tmp / f"report-cg-{variant}.jsonl"
+    """Instructions executed by mitmproxy's process (callgrind) for one run of
+    ``variant``; for ``worker+`` (the default addon), by it and its worker together."""
+    report = tmp / f"report-cg-{variant}-{flows.stem}.jsonl"
     report.unlink(missing_ok=True)
-    return callgrind_count(mitmdump_cmd(flows, tmp, report, variant), env, cwd=tmp)
+    cmd = mitmdump_cmd(flows, tmp, report, variant.rstrip("+"))
+    return callgrind_count(cmd, env, cwd=tmp, children=variant.endswith("+"))
 
 
 def callgrind_ratio(shapes: list[Shape], tmp: Path, env: dict[str, str], n: int) -> None:
     """Per-flow instructions of mitmproxy's process with the addon (worker) and without,
-    from runs over an empty file and over n flows, two at a time."""
+    from runs over an empty file and over n flows, two at a time; and of mitmproxy's
+    process and the worker together (what the addon costs if the worker gets no core of
+    its own)."""
     from concurrent.futures import ThreadPoolExecutor
 
     files = {0: tmp / "cg-empty.mitm", n: tmp / f"cg-{n}.mitm"}
@@ -581,7 +587,8 @@ def callgrind_ratio(shapes: list[Shape], tmp: Path, env: dict[str, str], n: int)
     with ThreadPoolExecutor(2) as pool:
         for k, path in files.items():
             print(f"  callgrind: {k} flows, without and with the addon ...", flush=True)
-            jobs = {v: pool.submit(instructions, path, tmp, env, v) for v in ("plain", "worker")}
+            variants = ("plain", "worker", "worker+")
+            jobs = {v: pool.submit(instructions, path, tmp, env, v) for v in variants}
             for v, job in jobs.items():
                 counts[k, v] = job.result()
     per = {v: (counts[n, v] - counts[0, v]) / n for v in ("plain", "worker")}
@@ -595,6 +602,10 @@ def callgrind_ratio(shapes: list[Shape], tmp: Path, env: dict[str, str], n: int)
     print(
         f"  per flow, with/without             : {per['worker'] / per['plain']:8.3f}"
         "   (less sure: the start-up of the two runs it subtracts varies)"
+    )
+    print(
+        f"  whole run, mitmproxy and the worker: {counts[n, 'worker+'] / counts[n, 'plain']:7.3f}"
+        "   (the ratio if the worker had no core of its own)"
     )
 
 

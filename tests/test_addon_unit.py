@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -286,3 +287,23 @@ def test_non_utf8_signature_is_invalid_not_internal_error() -> None:
     )
     v = verify(bad, DictKeyring([Credential(AKID, SECRET)]))
     assert v.verdict == "invalid" and v.reason == "signature_mismatch"
+
+
+async def test_worker_is_let_exit_by_itself(addon_mod, caplog) -> None:  # type: ignore[no-untyped-def]
+    """At the end the worker gets a moment to exit on its own (its last log line comes,
+    a profiler sees its exit) instead of being killed once the outcomes are in."""
+    caplog.set_level(logging.DEBUG, logger="sigv4")
+    addon_mod.WORKER_EXIT_S = 5.0  # a slow CI machine still sees the exit (it takes ms)
+    a = addon_mod.SigV4Inspector()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, sigv4_report="")
+        a.store.add(Credential(AKID, SECRET, source="profile:test"))
+        a._start_worker(asyncio.get_running_loop())
+        worker = a._worker
+        assert worker is not None
+        f = flow_for(capture("dynamodb", lambda c: c.list_tables()))
+        await tctx.cycle(a, f)
+        a._stop_worker()
+        assert f.metadata["sigv4"]["verdict"] == "valid"
+        assert worker.proc.wait(timeout=5) == 0  # exited, not killed (-9)
+    assert "the worker inspected 1 flow(s)" in caplog.text

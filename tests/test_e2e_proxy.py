@@ -171,8 +171,17 @@ def test_replay_offline_gives_same_records_and_nothing_leaks(env: dict[str, Any]
     out = proxy.stop()  # flushes -w and prints the summary
     assert "sigv4 summary:" in out
     replay_report = env["tmp"] / "replay.jsonl"
-    replay_out = replay_offline(env["tmp"], proxy.flows_path, replay_report, proxy.env)  # type: ignore[arg-type]
+    replay_out = replay_offline(
+        env["tmp"],
+        proxy.flows_path,  # type: ignore[arg-type]
+        replay_report,
+        proxy.env,
+        "--set",
+        "termlog_verbosity=debug",
+    )
     replayed = [json.loads(x) for x in replay_report.read_text().splitlines()]
+    # the worker is let exit by itself at the end: its own last word arrives
+    assert f"the worker inspected {len(replayed)} flow(s)" in replay_out, replay_out[-3000:]
 
     def key(r: dict[str, Any]) -> tuple[Any, ...]:
         return (

@@ -237,6 +237,14 @@ class WorkerClient:
         select.select([self._out_fd], wfds, [], timeout)
         return self.poll()
 
+    def reap(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the process to exit by itself; whether it has."""
+        try:
+            self.proc.wait(timeout=max(0.0, timeout))
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
     def kill(self) -> None:
         with contextlib.suppress(Exception):
             self.proc.kill()
