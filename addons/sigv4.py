@@ -76,7 +76,8 @@ _LEVELS = {"warning": logging.WARNING, "info": logging.INFO, "debug": logging.DE
 SEND_DELAY_S = 0.05  # flows go to the worker in batches: a wake-up per batch, not per flow
 SEND_BATCH = 256 << 10  # ... or as soon as this many bytes wait
 WORKER_DRAIN_S = 120.0  # at exit, how long to wait for the worker's last outcomes
-WORKER_EXIT_S = 0.5  # ... and then for it to exit by itself, before it is killed
+WORKER_EXIT_S = 0.5  # ... and then for it to say it stops, before it is killed
+WORKER_TEARDOWN_S = 10.0  # ... and, once it has, for its process to end
 
 
 def wire_request(
@@ -684,12 +685,13 @@ class SigV4Inspector:
             time.monotonic() - start,
             owed,
         )
-        # then a moment to exit by itself (its last log line comes, profilers see a normal
-        # exit); a worker still busy, e.g. loading credentials, is killed
+        # then a moment to say "stopped" (its last log line comes with it); a worker still
+        # busy, e.g. loading credentials, is killed. Once it has said it, it is only exiting:
+        # let it finish (a profiler then sees the whole process; it takes ms)
         end = time.monotonic() + WORKER_EXIT_S
-        while not worker.dead and (left := end - time.monotonic()) > 0:
+        while not (worker.dead or worker.stopped) and (left := end - time.monotonic()) > 0:
             self._on_messages(worker.wait(left))
-        worker.reap(end - time.monotonic())  # its output ends a moment before the process
+        worker.reap(WORKER_TEARDOWN_S if worker.stopped else end - time.monotonic())
         self._worker_lost(expected=True)
 
     def _proxy_changes(

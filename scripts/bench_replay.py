@@ -605,7 +605,8 @@ def callgrind_ratio(shapes: list[Shape], tmp: Path, env: dict[str, str], n: int)
     )
     print(
         f"  whole run, mitmproxy and the worker: {counts[n, 'worker+'] / counts[n, 'plain']:7.3f}"
-        "   (the ratio if the worker had no core of its own)"
+        "   (the ratio if the worker had no core of its own; the worker's share, start-up "
+        f"included: {(counts[n, 'worker+'] - counts[n, 'worker']) / 1e9:.2f} G)"
     )
 
 

@@ -293,7 +293,7 @@ async def test_worker_is_let_exit_by_itself(addon_mod, caplog) -> None:  # type:
     """At the end the worker gets a moment to exit on its own (its last log line comes,
     a profiler sees its exit) instead of being killed once the outcomes are in."""
     caplog.set_level(logging.DEBUG, logger="sigv4")
-    addon_mod.WORKER_EXIT_S = 5.0  # a slow CI machine still sees the exit (it takes ms)
+    addon_mod.WORKER_EXIT_S = 5.0  # a slow CI machine still sees the "stopped" (it takes ms)
     a = addon_mod.SigV4Inspector()
     with taddons.context(a) as tctx:
         tctx.configure(a, sigv4_report="")

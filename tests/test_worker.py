@@ -93,8 +93,11 @@ def test_worker_gives_the_inline_outcomes_in_order() -> None:
         w.send(("creds", [Credential(*OTHER, source="profile:o")]))
         w.send(("inspect", caps[2]._replace(flow_id="other-again")))
         got = collect(w, len(caps) + 1)
+        assert not w.stopped
         w.stop()
         rest = collect(w, 1, timeout=10)  # nothing more: only "stopped" arrives
+        assert w.stopped and w.reap(10)  # it said so, and then its process ended by itself
+        assert w.proc.returncode == 0
     finally:
         w.kill()
     assert not rest

@@ -169,6 +169,7 @@ class WorkerClient:
         self._reader = FrameReader()
         self._pending = bytearray()
         self.dead = False
+        self.stopped = False  # the worker said ("stopped",): it only exits from now on
 
     def fileno(self) -> int:
         """The descriptor to watch for results."""
@@ -220,6 +221,8 @@ class WorkerClient:
                 self.dead = True
                 break
             got += self._reader.feed(data)
+        if got and got[-1][0] == "stopped":  # always its last message
+            self.stopped = True
         return got
 
     def stop(self) -> None:
