@@ -686,9 +686,10 @@ class SigV4Inspector:
             owed,
         )
         # then a moment to say "stopped" (its last log line comes with it); a worker still
-        # busy, e.g. loading credentials, is killed. Once it has said it, it is only exiting:
-        # let it finish (a profiler then sees the whole process; it takes ms)
-        end = time.monotonic() + WORKER_EXIT_S
+        # busy, e.g. loading credentials, is killed (at once if it never answered: it is
+        # still starting). Once it has said it, it is only exiting: let it finish (a
+        # profiler then sees the whole process; it takes ms)
+        end = time.monotonic() + (WORKER_EXIT_S if worker.answered else 0.0)
         while not (worker.dead or worker.stopped) and (left := end - time.monotonic()) > 0:
             self._on_messages(worker.wait(left))
         worker.reap(WORKER_TEARDOWN_S if worker.stopped else end - time.monotonic())

@@ -307,3 +307,19 @@ async def test_worker_is_let_exit_by_itself(addon_mod, caplog) -> None:  # type:
         assert f.metadata["sigv4"]["verdict"] == "valid"
         assert worker.proc.wait(timeout=5) == 0  # exited, not killed (-9)
     assert "the worker inspected 1 flow(s)" in caplog.text
+
+
+async def test_worker_still_starting_is_not_waited_for(addon_mod) -> None:  # type: ignore[no-untyped-def]
+    """Quitting right after start does not wait for a worker still loading credentials
+    (it has answered nothing yet): it is killed at once."""
+    a = addon_mod.SigV4Inspector()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, sigv4_report="")
+        a._start_worker(asyncio.get_running_loop())
+        worker = a._worker
+        assert worker is not None and not worker.answered
+        t = time.monotonic()
+        a._stop_worker()
+        took = time.monotonic() - t
+    assert took < 0.4, took  # not the WORKER_EXIT_S (0.5 s) meant for a worker that answers
+    assert a._worker is None and worker.dead

@@ -170,6 +170,7 @@ class WorkerClient:
         self._pending = bytearray()
         self.dead = False
         self.stopped = False  # the worker said ("stopped",): it only exits from now on
+        self.answered = False  # the worker has sent something (it is past its start-up)
 
     def fileno(self) -> int:
         """The descriptor to watch for results."""
@@ -221,8 +222,10 @@ class WorkerClient:
                 self.dead = True
                 break
             got += self._reader.feed(data)
-        if got and got[-1][0] == "stopped":  # always its last message
-            self.stopped = True
+        if got:
+            self.answered = True
+            if got[-1][0] == "stopped":  # always its last message
+                self.stopped = True
         return got
 
     def stop(self) -> None:
