@@ -25,9 +25,10 @@ in-process under cProfile over the same flows and the top costs are printed.
 Wall times on a shared VM swing by up to 2x; ``--callgrind N`` instead counts the
 instructions mitmproxy's own process executes per flow, with and without the addon, over
 N of the flows (valgrind, ``PYTHONHASHSEED=0``: the same count whatever else the machine
-does). The worker is not traced: it runs on another core. Under valgrind mitmdump runs
-about 50 times slower, so fewer flows share a batch to the worker than in a real run:
-the count errs on the high side.
+does); and, in a third run, mitmproxy's process and the worker together
+(``--trace-children``): the two bound the wall-time ratio, from a worker with a core of
+its own to one with none. Under valgrind mitmdump runs about 50 times slower, so fewer
+flows share a batch to the worker than in a real run: the counts err on the high side.
 
 Usage: .venv/bin/python scripts/bench_replay.py [--flows 5000] [--rounds 11] [--inline]
        [--quick] [--profile] [--keep DIR] [--callgrind N]
