@@ -41,7 +41,7 @@ sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests"), str(ROOT / "scripts")
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
 import fakeaws  # noqa: E402
-from benchstats import median_ci, verdict  # noqa: E402
+from benchstats import interval_line, median_ci  # noqa: E402
 
 from proxyharness import Proxy, child_pids, clean_aws_env, start_mitmdump  # noqa: E402
 
@@ -220,16 +220,13 @@ def main() -> int:
         print(f"== summary (live HTTPS through mitmdump, {args.n} requests, best of {args.rounds})")
         print(f"without addon                      : {plain_rps:8.1f} req/s")
         print(f"with addon                         : {addon_rps:8.1f} req/s")
-        median, low, high = median_ci(round_ratios)
+        median = median_ci(round_ratios)[0]
         print(f"  ratio of the best rounds         : {addon_rps / plain_rps:8.2f}")
         print(
             f"  median of the per-round ratios   : {median:8.2f}   (target >= {TARGET:.2f}; "
             f"rounds: {', '.join(f'{x:.2f}' for x in sorted(round_ratios))})"
         )
-        print(
-            f"  95 % interval of the median      : {low:.2f} - {high:.2f}: "
-            + verdict(round_ratios, TARGET, at_most=False)
-        )
+        print(interval_line(round_ratios, TARGET, at_most=False))
         print(
             f"  latency added per request        : {(best[True] - best[False]) / args.n * 1e3:8.2f} ms"
         )

@@ -68,7 +68,7 @@ sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests")]
 
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
-from benchstats import median_ci, verdict  # noqa: E402
+from benchstats import interval_line, median_ci  # noqa: E402
 from mitmproxy import connection, http, io  # noqa: E402
 
 from proxyharness import MITMDUMP, clean_aws_env  # noqa: E402
@@ -789,7 +789,7 @@ def main() -> int:
         verdicts = Counter(r["verdict"] for r in records)
         plain = runs["plain"].wall
         paired = sorted(r["worker"].wall / r["plain"].wall for r in per_round)
-        ratio, low, high = median_ci(paired)
+        ratio = median_ci(paired)[0]
         print(f"records: {len(records)}; verdicts: {dict(sorted(verdicts.items()))}")
         print()
         print(f"== summary (mitmdump -nr, {n} flows, best of {args.rounds})")
@@ -810,10 +810,7 @@ def main() -> int:
             f"median of the rounds' ratios: {', '.join(f'{x:.2f}' for x in paired)}; best "
             f"times: {runs['worker'].wall / plain:.2f})"
         )
-        print(
-            f"  95 % interval of the median      : {low:.2f} - {high:.2f}: "
-            + verdict(paired, TARGET, at_most=True)
-        )
+        print(interval_line(paired, TARGET, at_most=True))
         per = {v: (runs[v].wall - start[v].wall) / n * 1e6 for v in variants}
         print(
             "per flow after start-up (wall)   : "

@@ -51,3 +51,11 @@ def verdict(values: list[float], target: float, *, at_most: bool) -> str:
     if beyond:
         return "missed (the whole 95 % interval is beyond the target)"
     return "not settled by these rounds (the 95 % interval straddles the target)"
+
+
+def interval_line(values: list[float], target: float, *, at_most: bool) -> str:
+    """The line the benchmarks print under their median: the 95 % interval and the
+    verdict, or, with too few rounds for one, the range of the rounds."""
+    _, low, high = median_ci(values)
+    label = "95 % interval of the median" if len(values) >= MIN_ROUNDS else "range of the rounds"
+    return f"  {label:33}: {low:.2f} - {high:.2f}: {verdict(values, target, at_most=at_most)}"

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from benchstats import median_ci, verdict  # noqa: E402
+from benchstats import interval_line, median_ci, verdict  # noqa: E402
 
 
 def coverage(n: int, k: int) -> float:
@@ -49,3 +49,11 @@ def test_verdict_reads_the_interval_against_the_target() -> None:
 
 def test_one_round_settles_nothing() -> None:
     assert "cannot give a 95 % interval" in verdict([0.64], 0.90, at_most=False)
+
+
+def test_interval_line_names_what_it_shows() -> None:
+    eleven = [1.0 + i / 100 for i in range(11)]
+    assert "95 % interval of the median" in interval_line(eleven, 1.10, at_most=True)
+    assert "1.01 - 1.09: met" in interval_line(eleven, 1.10, at_most=True)
+    line = interval_line([0.91, 0.93], 0.90, at_most=False)
+    assert "range of the rounds" in line and "cannot give a 95 % interval" in line
