@@ -131,6 +131,19 @@ def _maybe_aws(fields: Sequence[tuple[bytes, bytes]], target: bytes, host: str) 
     return is_aws_host(host)
 
 
+_SIZE_HEADERS = (b"content-length", b"content-encoding", b"x-amz-decoded-content-length")
+
+
+def _size_headers(fields: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The headers that tell a body's size and encoding, in one pass over the raw fields
+    (cheaper on every request than three mitmproxy header lookups)."""
+    out = {}
+    for k, v in fields:
+        if len(k) in (14, 16, 28) and (lk := k.lower()) in _SIZE_HEADERS:
+            out.setdefault(lk, v)
+    return out
+
+
 class _Snapshot:
     """The request head as the client sent it. Cheap: mitmproxy replaces the immutable
     ``headers.fields`` tuple on every change, so keeping a reference is a true snapshot;
@@ -145,9 +158,23 @@ class _Snapshot:
         self.timestamp = req.timestamp_start or time.time()
 
     def unchanged(self, req: http.Request) -> bool:
-        """Whether ``req`` still has this head (the usual case: nothing in the proxy edits it)."""
+        """Whether ``req`` still has this head (the usual case: nothing in the proxy edits it).
+        mitmproxy answers ``Expect: 100-continue`` itself and drops the header (SDKs send it
+        on S3 uploads); unless the client signed it, that alone counts as unchanged."""
         d = req.data
-        return d.method == self.method and d.path == self.target and d.headers.fields == self.fields
+        if d.method != self.method or d.path != self.target:
+            return False
+        fields = d.headers.fields
+        if fields == self.fields:
+            return True
+        kept = tuple(kv for kv in self.fields if kv[0].lower() != b"expect")
+        return kept == fields and len(kept) < len(self.fields) and not self._signs_expect()
+
+    def _signs_expect(self) -> bool:
+        """Whether the client may have signed Expect (it is then a change to report)."""
+        if b"expect" in self.target.lower():  # X-Amz-SignedHeaders of a presigned URL
+            return True
+        return any(k.lower() == b"authorization" and b"expect" in v.lower() for k, v in self.fields)
 
 
 class SigV4Inspector:
@@ -314,11 +341,14 @@ class SigV4Inspector:
         req = f.request
         if not f.live or callable(req.stream):
             return
-        cl = req.headers.get("content-length", "")
-        size = int(cl) if cl.strip().isdigit() else None
+        head = _size_headers(req.headers.fields)
+        aws_chunked = b"aws-chunked" in head.get(b"content-encoding", b"").lower()
+        cl = head.get(b"content-length", b"").strip()
+        if aws_chunked and not cl:  # sent chunked: the SDK still says what it decodes to
+            cl = head.get(b"x-amz-decoded-content-length", b"").strip()
+        size = int(cl) if cl.isdigit() else None
         if size == 0 or (size is None and req.method in ("GET", "HEAD", "DELETE", "OPTIONS")):
             return
-        aws_chunked = "aws-chunked" in req.headers.get("content-encoding", "").lower()
         big = size is None or size > self._stream_threshold
         if not (req.stream or (big and (aws_chunked or _opt("stream_large_bodies")))):
             return

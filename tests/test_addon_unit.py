@@ -323,3 +323,50 @@ async def test_worker_still_starting_is_not_waited_for(addon_mod) -> None:  # ty
         took = time.monotonic() - t
     assert took < 0.4, took  # not the WORKER_EXIT_S (0.5 s) meant for a worker that answers
     assert a._worker is None and worker.dead
+
+
+async def test_expect_dropped_by_mitmproxy_is_no_change_unless_signed(addon_mod) -> None:  # type: ignore[no-untyped-def]
+    """mitmproxy answers Expect: 100-continue itself and removes the header (boto3 sends it
+    on S3 uploads): the flow keeps the cheap path, unless the client signed Expect."""
+    a = addon_mod.SigV4Inspector()
+    with taddons.context(a):
+        f = flow_for(capture("s3", lambda c: c.put_object(Bucket="b", Key="k", Body=b"x")))
+        f.request.headers["Expect"] = "100-continue"
+        snap = addon_mod._Snapshot(f.request)
+        f.request.headers.pop("expect")  # what mitmproxy does after requestheaders
+        assert snap.unchanged(f.request)
+        f.request.headers["X-Amz-Meta-A"] = "b"  # any other change still counts
+        assert not snap.unchanged(f.request)
+
+        signed = flow_for(capture("s3", lambda c: c.put_object(Bucket="b", Key="k", Body=b"x")))
+        auth = signed.request.headers["Authorization"]
+        signed.request.headers["Authorization"] = auth.replace(
+            "SignedHeaders=", "SignedHeaders=expect;"
+        )
+        signed.request.headers["Expect"] = "100-continue"
+        snap = addon_mod._Snapshot(signed.request)
+        signed.request.headers.pop("expect")
+        assert not snap.unchanged(signed.request)
+
+
+@pytest.mark.parametrize(("decoded", "streamed"), [(300, False), (5 << 20, True)])
+async def test_chunked_upload_streams_by_its_decoded_length(
+    addon_mod, decoded: int, streamed: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """An aws-chunked upload sent with Transfer-Encoding: chunked (no Content-Length) is
+    streamed only when x-amz-decoded-content-length says it is large."""
+    a = addon_mod.SigV4Inspector()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, sigv4_stream_threshold="1m")
+        a.store.add(Credential(AKID, SECRET, source="profile:test"))
+        f = flow_for(capture("s3", lambda c: c.put_object(Bucket="b", Key="k", Body=b"x")))
+        f.live = True
+        f.request.headers.pop("content-length", None)
+        f.request.headers["Transfer-Encoding"] = "chunked"
+        f.request.headers["Content-Encoding"] = "aws-chunked"
+        f.request.headers["X-Amz-Decoded-Content-Length"] = str(decoded)
+        a.requestheaders(f)
+        assert callable(f.request.stream) is streamed
+        assert (f.id in a._streams) is streamed
+        for session in a._streams.values():
+            session.finish()
