@@ -131,7 +131,8 @@ def _maybe_aws(fields: Sequence[tuple[bytes, bytes]], target: bytes, host: str) 
     return is_aws_host(host)
 
 
-_SIZE_HEADERS = (b"content-length", b"content-encoding", b"x-amz-decoded-content-length")
+_SIZE_HEADERS = frozenset((b"content-length", b"content-encoding", b"x-amz-decoded-content-length"))
+_SIZE_HEADER_LENGTHS = frozenset(map(len, _SIZE_HEADERS))  # most names are ruled out by length
 
 
 def _size_headers(fields: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
@@ -139,7 +140,7 @@ def _size_headers(fields: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     (cheaper on every request than three mitmproxy header lookups)."""
     out = {}
     for k, v in fields:
-        if len(k) in (14, 16, 28) and (lk := k.lower()) in _SIZE_HEADERS:
+        if len(k) in _SIZE_HEADER_LENGTHS and (lk := k.lower()) in _SIZE_HEADERS:
             out.setdefault(lk, v)
     return out
 

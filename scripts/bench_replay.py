@@ -68,7 +68,7 @@ sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests")]
 
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
-from benchstats import interval_line, median_ci  # noqa: E402
+from benchstats import StepTimers, interval_line, median_ci  # noqa: E402
 from mitmproxy import connection, http, io  # noqa: E402
 
 from proxyharness import MITMDUMP, clean_aws_env  # noqa: E402
@@ -642,33 +642,18 @@ SECTIONS = (  # the addon's methods timed (inclusive) by profile_addon
 CORE_SECTIONS = ("inspect_request", "parse_auth", "parse_response")
 
 
-def _instrument(mod: ModuleType) -> tuple[dict[str, float], Counter[str]]:
+def _instrument(mod: ModuleType) -> StepTimers:
     """Wrap the addon's methods and the module functions it calls (in this private copy of
-    the module) with timers; return the accumulators."""
-    acc: dict[str, float] = {}
-    calls: Counter[str] = Counter()
-
-    def wrap(owner: Any, name: str, label: str) -> None:
-        fn = getattr(owner, name)
-
-        def timed(*a: Any, **k: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                acc[label] = acc.get(label, 0.0) + time.perf_counter() - t
-                calls[label] += 1
-
-        setattr(owner, name, timed)
-
+    the module) with timers."""
     import sigv4core.flowinspect as fi
 
+    timers = StepTimers()
     for m in SECTIONS:
-        wrap(mod.SigV4Inspector, m, m)
-    wrap(fi.FlowInspector, "_client_clock_ok", "_client_clock_ok")
+        timers.wrap(mod.SigV4Inspector, m)
+    timers.wrap(fi.FlowInspector, "_client_clock_ok")
     for g in CORE_SECTIONS:
-        wrap(fi, g, g + "()")
-    return acc, calls
+        timers.wrap(fi, g, g + "()")
+    return timers
 
 
 def profile_addon(flows_path: Path, tmp: Path, env: dict[str, str], top: int = 18) -> str:
@@ -701,9 +686,10 @@ def profile_addon(flows_path: Path, tmp: Path, env: dict[str, str], top: int = 1
                 return time.perf_counter() - t
 
             plain_s = run_all("a")
-            acc, calls = _instrument(mod)
+            timers = _instrument(mod)
             timed_s = run_all("b")
-            acc, calls = dict(acc), Counter(calls)  # the cProfile run below adds to the originals
+            # the cProfile run below adds to the timers: keep this run's figures
+            acc, calls = dict(timers.seconds), Counter(timers.calls)
             prof = cProfile.Profile()
             prof.enable()
             run_all("c")
@@ -743,8 +729,9 @@ def main() -> int:
         "--callgrind",
         type=int,
         metavar="N",
-        help="instead of timing, count the instructions of mitmproxy's process over N flows "
-        "with and without the addon (valgrind; about 10 minutes for 1000)",
+        help="instead of timing, count the instructions over N flows without and with the "
+        "addon: of mitmproxy's process, and of it and the worker together (valgrind; about "
+        "13 minutes for 1000)",
     )
     args = ap.parse_args()
     if args.quick:

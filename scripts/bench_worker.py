@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = (  # (module, function) timed inclusively, as the pipeline and inspector call them
@@ -83,28 +82,20 @@ def child(data: Path, tree: Path, loops: int, steps: bool) -> None:
     sys.path.insert(0, str(tree / "addons"))
     import importlib
 
+    from benchstats import StepTimers
+
     from sigv4core.credentials import CredentialStore
     from sigv4core.flowinspect import FlowInspector, outcome_of
 
     caps, creds = pickle.loads(data.read_bytes())
     store = CredentialStore(creds)
     frames = [pickle.dumps(("inspect", c), protocol=5) for c in caps]
-    acc: dict[str, float] = {}
+    timers = StepTimers()  # benchstats imports nothing heavy: the count stays the core's
     if steps:
         for modname, name in STEPS:
             m = importlib.import_module(modname)
-            fn = getattr(m, name, None)
-            if fn is None:
-                continue
-
-            def timed(*a: Any, _fn: Any = fn, _name: str = name, **k: Any) -> Any:
-                t = time.perf_counter()
-                try:
-                    return _fn(*a, **k)
-                finally:
-                    acc[_name] = acc.get(_name, 0.0) + time.perf_counter() - t
-
-            setattr(m, name, timed)
+            if hasattr(m, name):  # a step the measured tree does not have is left out
+                timers.wrap(m, name)
 
     def run() -> None:
         inspector = FlowInspector(store)
@@ -119,12 +110,12 @@ def child(data: Path, tree: Path, loops: int, steps: bool) -> None:
     run()  # warm-up: imports, caches, derived keys
     best, best_steps = float("inf"), {}
     for _ in range(loops):
-        acc.clear()
+        timers.clear()
         t = time.perf_counter()
         run()
         took = time.perf_counter() - t
         if took < best:
-            best, best_steps = took, dict(acc)
+            best, best_steps = took, dict(timers.seconds)
     n = len(frames)
     print(f"per-flow {best / n * 1e6:.1f}")
     for name, secs in sorted(best_steps.items(), key=lambda kv: -kv[1]):

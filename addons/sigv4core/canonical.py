@@ -27,6 +27,11 @@ _ENC_TABLE = [chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256)]
 _NOTHING_TO_ENCODE = re.compile(rb"[A-Za-z0-9_.~-]*").fullmatch
 _NOTHING_TO_ENCODE_BUT_SLASHES = re.compile(rb"[A-Za-z0-9_.~/-]*").fullmatch
 
+
+def _nothing_to_encode(data: bytes, keep_slash: bool) -> bool:
+    return bool((_NOTHING_TO_ENCODE_BUT_SLASHES if keep_slash else _NOTHING_TO_ENCODE)(data))
+
+
 QueryMode = Literal["aws", "raw", "plus-space"]
 
 
@@ -38,7 +43,7 @@ def _to_bytes(s: str) -> bytes:
 def uri_encode(value: str | bytes, *, keep_slash: bool = False) -> str:
     """Percent-encode every byte outside the unreserved set (uppercase hex)."""
     data = _to_bytes(value) if isinstance(value, str) else value
-    if (_NOTHING_TO_ENCODE_BUT_SLASHES if keep_slash else _NOTHING_TO_ENCODE)(data):
+    if _nothing_to_encode(data, keep_slash):
         return data.decode("ascii")
     if keep_slash:
         return "".join("/" if b == 0x2F else _ENC_TABLE[b] for b in data)
@@ -48,7 +53,7 @@ def uri_encode(value: str | bytes, *, keep_slash: bool = False) -> str:
 def uri_encode_keep_escapes(value: str, *, keep_slash: bool = True) -> str:
     """Encode once, leaving existing ``%XX`` escapes alone (S3: the path as sent)."""
     data = _to_bytes(value)
-    if (_NOTHING_TO_ENCODE_BUT_SLASHES if keep_slash else _NOTHING_TO_ENCODE)(data):
+    if _nothing_to_encode(data, keep_slash):
         return value
     out: list[str] = []
     i, n = 0, len(data)
