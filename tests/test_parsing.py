@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from sigv4core.authparse import parse_auth
-from sigv4core.endpoints import host_info
+from sigv4core.endpoints import host_info, looks_like_region
 from sigv4core.model import DictKeyring, ParsedAuth, WireRequest, aws_header_digest
 from sigv4core.pipeline import inspect_request
 from sigv4core.rules import Response
@@ -102,6 +102,23 @@ def test_query_auth_missing_parts() -> None:
 def test_host_info(host: str, service: str | None, region: str | None) -> None:
     info = host_info(host)
     assert (info.service, info.region) == (service, region)
+
+
+@pytest.mark.parametrize(
+    "label,is_region",
+    [
+        ("us-east-1", True),
+        ("cn-northwest-1", True),
+        ("us-gov-west-1", True),
+        ("us-isob-east-1", True),
+        ("eusc-de-east-1", True),  # a partition botocore's partitions data names
+        ("s3", False),
+        ("dualstack", False),
+        ("us-east", False),
+    ],
+)
+def test_region_labels_of_every_partition(label: str, is_region: bool) -> None:
+    assert looks_like_region(label) is is_region
 
 
 def test_mrap_host() -> None:

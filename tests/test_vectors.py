@@ -176,6 +176,34 @@ def test_s3_trailer_checksum_and_signature_failures() -> None:
     assert v.checksums[0]["ok"] is False and v.checksums[0]["actual"] == "sOO8/Q=="
 
 
+@pytest.mark.parametrize("algorithm", ["crc32", "crc32c", "crc64nvme", "sha256"])
+def test_checksums_any_slicing_and_across_the_crc32_engine_switch(algorithm: str) -> None:
+    """CRC32 moves from zlib to awscrt after CRT_CRC32_FROM bytes: a body cut anywhere, in
+    pieces smaller and larger than that, gives the checksum of the whole."""
+    import base64
+    import hashlib
+    import zlib
+
+    from awscrt import checksums as crt
+
+    from sigv4core.checksums import CRT_CRC32_FROM, Checksum, compute
+
+    body = hashlib.sha256(b"seed").digest() * ((3 * CRT_CRC32_FROM) // 32 + 5)
+    whole = {
+        "crc32": zlib.crc32(body).to_bytes(4, "big"),
+        "crc32c": crt.crc32c(body).to_bytes(4, "big"),
+        "crc64nvme": crt.crc64nvme(body).to_bytes(8, "big"),
+        "sha256": hashlib.sha256(body).digest(),
+    }[algorithm]
+    expect = base64.b64encode(whole).decode()
+    assert compute(algorithm, body) == expect
+    for step in (1000, 65536, CRT_CRC32_FROM - 1, 2 * CRT_CRC32_FROM + 3):
+        c = Checksum(algorithm)
+        for i in range(0, len(body), step):
+            c.update(memoryview(body)[i : i + step])
+        assert c.b64() == expect, step
+
+
 def test_s3_chunked_streaming_any_slicing() -> None:
     from sigv4core.verify import VerifySession
 

