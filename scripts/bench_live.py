@@ -4,7 +4,8 @@ and without it.
 
 Starts scripts/fakeaws.py in this process (threads on 127.0.0.1, verifying every signature
 with botocore's signers) and two mitmdump processes on 127.0.0.1 with the same options
-(``-q --set sigv4_quiet=true --set sigv4_report=...``), one of them with
+(``-q --set sigv4_quiet=true --set sigv4_report=...``; with ``--lines``, neither ``-q``
+nor ``sigv4_quiet``: each prints its line per flow into its log, as a user runs it), one of them with
 ``-s addons/sigv4.py``. One boto3 S3 client per proxy (HTTPS through the proxy, TLS on
 both legs) sends N small requests (PutObject of a few hundred bytes and GetObject,
 alternating), with and without the addon back to back in each round (11 rounds, which
@@ -15,7 +16,7 @@ and checks that every request got exactly one ``valid`` record.
 
 ``start_proxy`` here is shared with scripts/bench_upload.py and scripts/soak.py.
 
-Usage: .venv/bin/python scripts/bench_live.py [-n 500] [--rounds 11] [--quick]
+Usage: .venv/bin/python scripts/bench_live.py [-n 500] [--rounds 11] [--quick] [--lines]
 """
 
 from __future__ import annotations
@@ -93,9 +94,11 @@ def start_proxy(
 ) -> Proxy:
     """mitmdump on 127.0.0.1 (free port), own confdir and report in ``workdir``, the sigv4
     options always set (mitmproxy keeps unknown ``--set`` values, so both variants get the
-    same command line apart from ``-s``); returns once it accepts connections."""
+    same command line apart from ``-s``); returns once it accepts connections. ``quiet``:
+    ``-q`` and ``sigv4_quiet``, else mitmdump's and the addon's lines per flow go to the
+    log."""
     workdir.mkdir(parents=True, exist_ok=True)
-    opts = ["--set", "sigv4_quiet=true", *(["-q"] if quiet else []), *extra]
+    opts = [*(["-q", "--set", "sigv4_quiet=true"] if quiet else []), *extra]
     return start_mitmdump(
         workdir,
         *opts,
@@ -171,6 +174,9 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=500, help="requests per round (default 500)")
     ap.add_argument("--rounds", type=int, default=11, help="paired rounds (default 11)")
     ap.add_argument("--quick", action="store_true", help="100 requests, 1 round (smoke run)")
+    ap.add_argument(
+        "--lines", action="store_true", help="without -q: the lines per flow are printed"
+    )
     args = ap.parse_args()
     if args.quick:
         args.n, args.rounds = 100, 1
@@ -183,7 +189,7 @@ def main() -> int:
         for addon in (False, True):
             work = tmp / ("addon" if addon else "plain")
             write_credentials(work)
-            proxies[addon] = start_proxy(work, addon=addon)
+            proxies[addon] = start_proxy(work, addon=addon, quiet=not args.lines)
         clients = {addon: s3_client(p, server) for addon, p in proxies.items()}
         clients[False].create_bucket(Bucket="live")
         for addon, c in clients.items():  # warm-up: TLS, connection pools, lazy imports
@@ -217,7 +223,11 @@ def main() -> int:
         )
         plain_rps, addon_rps = args.n / best[False], args.n / best[True]
         print()
-        print(f"== summary (live HTTPS through mitmdump, {args.n} requests, best of {args.rounds})")
+        mode = "lines per flow printed" if args.lines else "-q"
+        print(
+            f"== summary (live HTTPS through mitmdump, {mode}, {args.n} requests, "
+            f"best of {args.rounds})"
+        )
         print(f"without addon                      : {plain_rps:8.1f} req/s")
         print(f"with addon                         : {addon_rps:8.1f} req/s")
         median = median_ci(round_ratios)[0]

@@ -6,6 +6,8 @@ import asyncio
 import importlib.util
 import json
 import logging
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -370,3 +372,50 @@ async def test_chunked_upload_streams_by_its_decoded_length(
         assert (f.id in a._streams) is streamed
         for session in a._streams.values():
             session.finish()
+
+
+def test_flow_line_plain_colored_and_safe(addon_mod, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The line per AWS flow: verdict, method, URL and the codes of problems, the diagnosis
+    under it; ANSI colours only on a terminal; control characters of the URL escaped."""
+    from sigv4core.capture import Outcome
+
+    caplog.set_level(logging.INFO, logger="sigv4")
+    record = {
+        "verdict": "invalid",
+        "method": "PUT",
+        "url": "https://b.s3.amazonaws.com/k\x1b[2J",
+        "findings": [
+            {"code": "SIGNED_HEADER_MISSING", "severity": "error"},
+            {"code": "CLOCK_SKEW", "severity": "warning"},
+            {"code": "SIGV2_USED", "severity": "info"},
+        ],
+    }
+    out = Outcome("f1", record, "", "SigV4 invalid: a cause.", ":x:", "invalid", ())
+    a = addon_mod.SigV4Inspector()
+    monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: False)
+    a._log_line(out)
+    assert caplog.records[-1].levelno == logging.WARNING
+    assert caplog.records[-1].getMessage() == (
+        "[sigv4] INVALID    PUT https://b.s3.amazonaws.com/k\\x1b[2J"
+        "  SIGNED_HEADER_MISSING  CLOCK_SKEW\n         SigV4 invalid: a cause."
+    )
+    monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: True)
+    a._log_line(out._replace(marker=":warning:"))
+    msg = caplog.records[-1].getMessage()
+    assert caplog.records[-1].levelno == logging.INFO
+    assert msg.startswith("\x1b[1m[sigv4] \x1b[0m\x1b[1;31mINVALID   \x1b[0m PUT ")
+    assert "\x1b[31m  SIGNED_HEADER_MISSING\x1b[0m\x1b[33m  CLOCK_SKEW\x1b[0m" in msg
+    assert msg.endswith("\n\x1b[2m         SigV4 invalid: a cause.\x1b[0m")
+    assert "\x1b[2J" not in msg
+
+
+def test_addon_loads_without_rich() -> None:
+    """rich (50 ms to import) is loaded for the summary table only, not with the addon."""
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('a', {str(ROOT / 'addons' / 'sigv4.py')!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "print('rich' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
