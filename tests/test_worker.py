@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,10 +181,14 @@ def test_worker_loads_credentials_and_reports_it(monkeypatch: pytest.MonkeyPatch
     assert not any(SECRET in text for _, text in logs)
 
 
-def test_worker_loads_botocore_without_awscrt_and_awscrt_only_for_crcs_that_need_it() -> None:
+@pytest.mark.parametrize("login", [False, True])
+def test_worker_loads_botocore_without_awscrt_and_awscrt_only_for_crcs_that_need_it(
+    login: bool, tmp_path: Path
+) -> None:
     """Loading awscrt is a third of the worker's start-up (aws-lc seeds its entropy pool):
     botocore, used only for credentials, does not get it, and the checksums import it on
-    the first CRC32C, not for a CRC32 upload, whose checksum is still verified."""
+    the first CRC32C, not for a CRC32 upload, whose checksum is still verified. Unless a
+    profile signs in with ``aws login``: botocore needs awscrt for that one."""
     import subprocess
     import sys
 
@@ -210,9 +215,15 @@ print("crc32c", compute("crc32c", b"abc"), "awscrt" in sys.modules)
     )
     creds = [Credential(AKID, SECRET, source="test")]
     args = [pickle_hex(creds), pickle_hex(s3put)]
+    config = tmp_path / "config"
+    config.write_text("[profile dev]\nlogin_session = arn:aws:iam::0:user/x\n" if login else "")
+    env = {**os.environ, "AWS_CONFIG_FILE": str(config)}
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env
     ).stdout.splitlines()
+    if login:
+        assert out[0] == "has_crt True True"
+        return
     assert out[0] == "has_crt False False"
     assert out[1].startswith("crc32 valid [") and "'ok': True" in out[1], out[1]
     assert out[1].endswith(" False")

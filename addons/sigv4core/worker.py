@@ -75,12 +75,24 @@ def _batches(fd: int) -> Iterator[list[Any]]:
             yield msgs
 
 
+def _uses_aws_login() -> bool:
+    """Whether the AWS config file has a profile that signs in with ``aws login``
+    (``login_session``): botocore's provider for it needs awscrt's EC keys. A plain text
+    search: a false alarm only costs the time saved below."""
+    path = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+    try:
+        return "login_session" in Path(path).expanduser().read_text(errors="replace")
+    except OSError:
+        return False
+
+
 def _import_botocore_without_crt() -> None:
-    """Import botocore with awscrt hidden from it. botocore loads awscrt whenever it is
-    installed, to sign with it; the worker uses only botocore's credential chain, and
-    loading awscrt seeds aws-lc's entropy pool: 0.5 G instructions, a third of the worker's
-    start-up. The checksums still import awscrt on the first CRC32C or CRC64NVME."""
-    if "botocore" in sys.modules or "awscrt" in sys.modules:
+    """Import botocore with awscrt hidden from it, unless a profile uses ``aws login``.
+    botocore loads awscrt whenever it is installed, to sign with it; the worker uses only
+    botocore's credential chain, and loading awscrt seeds aws-lc's entropy pool: 0.5 G
+    instructions, a third of the worker's start-up. The checksums still import awscrt on
+    the first CRC32C or CRC64NVME."""
+    if "botocore" in sys.modules or "awscrt" in sys.modules or _uses_aws_login():
         return
     sys.modules["awscrt"] = None  # type: ignore[assignment]  # "import awscrt" now fails
     try:
