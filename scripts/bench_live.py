@@ -14,9 +14,16 @@ round of each), the median of the per-round ratios (on a small VM single rounds 
 +-10 %) with its 95 % confidence interval (``benchstats.median_ci``; target >= 0.90),
 and checks that every request got exactly one ``valid`` record.
 
+``--callgrind N`` counts instructions instead of timing (the same count however busy the
+machine is): each proxy runs under valgrind's callgrind, its worker included, once for a
+warm-up and once for the warm-up and N more requests; the difference over N is what one
+request costs mitmproxy's process and the worker. Their ratios to mitmproxy without the
+addon bound the throughput ratio when the proxy is the bottleneck: 1/ratio.
+
 ``start_proxy`` here is shared with scripts/bench_upload.py and scripts/soak.py.
 
 Usage: .venv/bin/python scripts/bench_live.py [-n 500] [--rounds 11] [--quick] [--lines]
+       [--callgrind N]
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -91,6 +100,7 @@ def start_proxy(
     quiet: bool = True,
     env: dict[str, str] | None = None,
     ready_timeout: float = 30,
+    prefix: Sequence[str] = (),
 ) -> Proxy:
     """mitmdump on 127.0.0.1 (free port), own confdir and report in ``workdir``, the sigv4
     options always set (mitmproxy keeps unknown ``--set`` values, so both variants get the
@@ -107,15 +117,16 @@ def start_proxy(
         ready_timeout=ready_timeout,
         addon=addon,
         port=free_port(),
+        prefix=prefix,
     )
 
 
-def stop_proxy(proxy: Proxy) -> str:
+def stop_proxy(proxy: Proxy, timeout: float = 20) -> str:
     """SIGTERM (mitmdump finishes its flows and closes the report), then the log."""
     if proxy.proc.poll() is None:
         proxy.proc.send_signal(signal.SIGTERM)
         try:
-            proxy.proc.wait(20)
+            proxy.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proxy.proc.kill()
             proxy.proc.wait()
@@ -169,6 +180,78 @@ def run_requests(client: Any, n: int, tag: str) -> float:
     return time.perf_counter() - t
 
 
+WARM = 20  # requests before the timed ones, in every run
+_STOPPING = threading.Lock()  # one counted proxy shuts down at a time (see counted_run)
+
+
+def counted_run(
+    tmp: Path, server: fakeaws.FakeAWS, n: int, addon: bool, quiet: bool = True
+) -> tuple[int, int]:
+    """One proxy under callgrind (its worker too): WARM + n requests, then a clean exit.
+    Returns (instructions of mitmproxy's process, of its children: the worker). Every run
+    uses the CA made in ``tmp/ca-seed``: making one (an RSA key) would count differently
+    each time."""
+    work = tmp / f"cg-{'addon' if addon else 'plain'}-{n}"
+    write_credentials(work)
+    shutil.copytree(tmp / "ca-seed" / "mitm-conf", work / "mitm-conf")
+    valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    env = {**clean_aws_env(work), "PYTHONHASHSEED": "0"}
+    prefix = [*valgrind, "--trace-children=yes"]
+    proxy = start_proxy(work, addon=addon, quiet=quiet, env=env, ready_timeout=900, prefix=prefix)
+    try:
+        client = s3_client(proxy, server, read_timeout=300, connect_timeout=300)
+        run_requests(client, WARM + n, f"cg{n}{addon}")
+        if addon and len(proxy.wait_records(WARM + n, timeout=600)) < WARM + n:
+            raise SystemExit(f"the addon under callgrind wrote fewer than {WARM + n} records")
+    finally:
+        # the addon kills a worker that has not said it stops within 0.5 s, and a killed
+        # process leaves no count: shut down one at a time, so that a slow machine does not
+        # push the worker past that
+        with _STOPPING:
+            log = stop_proxy(proxy, timeout=900)
+    counts = {int(a): int(b) for a, b in re.findall(r"==(\d+)== Collected : (\d+)", log)}
+    if proxy.proc.pid not in counts or len(counts) != (2 if addon else 1):
+        raise SystemExit(
+            f"callgrind counts missing (mitmdump pid {proxy.proc.pid}, counts {counts}): a "
+            f"process was killed before valgrind wrote its count; run on an idle machine\n"
+            + log[-3000:]
+        )
+    own = counts.pop(proxy.proc.pid)
+    return own, sum(counts.values())
+
+
+def callgrind_live(tmp: Path, server: fakeaws.FakeAWS, n: int, quiet: bool = True) -> None:
+    """Per-request instructions with and without the addon, from runs of WARM and WARM + n
+    requests, four at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stop_proxy(start_proxy(tmp / "ca-seed", addon=False))  # makes the CA every run uses
+    runs = [(k, addon) for k in (0, n) for addon in (False, True)]
+    print(f"  callgrind: {len(runs)} proxy runs ({WARM} and {WARM + n} requests) ...", flush=True)
+    with ThreadPoolExecutor(len(runs)) as pool:
+        counts = pool.map(lambda r: counted_run(tmp, server, *r, quiet=quiet), runs)
+        got = dict(zip(runs, counts, strict=True))
+    plain = (got[n, False][0] - got[0, False][0]) / n
+    proxy = (got[n, True][0] - got[0, True][0]) / n
+    worker = (got[n, True][1] - got[0, True][1]) / n
+    start = got[0, True][1]
+    mode = "-q" if quiet else "lines per flow printed"
+    print(f"\n== instructions per request (callgrind, {mode}, {n} requests after {WARM} warm-up)")
+    print(f"mitmproxy without addon            : {plain / 1e6:8.2f} M")
+    print(f"mitmproxy with addon               : {proxy / 1e6:8.2f} M")
+    print(
+        f"the worker                         : {worker / 1e6:8.2f} M (start-up and warm-up: {start / 1e9:.2f} G)"
+    )
+    print(
+        f"  mitmproxy's process, with/without: {proxy / plain:8.3f}   (throughput >= "
+        f"{plain / proxy:.2f} where the proxy is the bottleneck and the worker has a core)"
+    )
+    print(
+        f"  with the worker's work added     : {(proxy + worker) / plain:8.3f}   (throughput >= "
+        f"{plain / (proxy + worker):.2f} where the proxy is the bottleneck and shares its core)"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=500, help="requests per round (default 500)")
@@ -176,6 +259,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="100 requests, 1 round (smoke run)")
     ap.add_argument(
         "--lines", action="store_true", help="without -q: the lines per flow are printed"
+    )
+    ap.add_argument(
+        "--callgrind", type=int, metavar="N", help="count instructions over N requests instead"
     )
     args = ap.parse_args()
     if args.quick:
@@ -186,6 +272,18 @@ def main() -> int:
     server = fakeaws.start_fakeaws(tmp / "fakeaws-certs")
     proxies: dict[bool, Proxy] = {}
     try:
+        if args.callgrind:
+            boto3.client(  # the bucket, straight to the endpoint
+                "s3",
+                region_name="us-east-1",
+                aws_access_key_id=AKID,
+                aws_secret_access_key=SECRET,
+                endpoint_url=f"https://127.0.0.1:{server.https_port}",
+                verify=str(server.ca_path),
+                config=botocore.config.Config(s3={"addressing_style": "path"}),
+            ).create_bucket(Bucket="live")
+            callgrind_live(tmp, server, args.callgrind, quiet=not args.lines)
+            return 0
         for addon in (False, True):
             work = tmp / ("addon" if addon else "plain")
             write_credentials(work)

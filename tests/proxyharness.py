@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,15 +113,18 @@ def start_mitmdump(
     ready_timeout: float = 30,
     addon: bool = True,
     port: int = 0,
+    prefix: Sequence[str] = (),
 ) -> Proxy:
     """mitmdump -s addons/sigv4.py on 127.0.0.1:<free port>; ``addon=False`` runs the same
-    command line without the addon, for with/without comparisons."""
+    command line without the addon, for with/without comparisons. ``prefix`` goes before
+    the command (a benchmark's ``valgrind ...``)."""
     confdir = tmp / "mitm-conf"
     confdir.mkdir(exist_ok=True)
     report = tmp / "report.jsonl"
     flows = tmp / "flows.mitm" if save else None
     log_path = tmp / f"mitmdump-{int(time.time() * 1000)}.log"
     cmd = [
+        *prefix,
         MITMDUMP,
         "--listen-host",
         "127.0.0.1",
