@@ -194,10 +194,10 @@ def counted_run(
     work = tmp / f"cg-{'addon' if addon else 'plain'}-{n}"
     write_credentials(work)
     shutil.copytree(tmp / "ca-seed" / "mitm-conf", work / "mitm-conf")
+    env = {**clean_aws_env(work), "PYTHONHASHSEED": "0"}  # the same hashing every run
     valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-    env = {**clean_aws_env(work), "PYTHONHASHSEED": "0"}
-    prefix = [*valgrind, "--trace-children=yes"]
-    proxy = start_proxy(work, addon=addon, quiet=quiet, env=env, ready_timeout=900, prefix=prefix)
+    valgrind.append("--trace-children=yes")  # the worker too
+    proxy = start_proxy(work, addon=addon, quiet=quiet, env=env, ready_timeout=900, prefix=valgrind)
     try:
         client = s3_client(proxy, server, read_timeout=300, connect_timeout=300)
         run_requests(client, WARM + n, f"cg{n}{addon}")
