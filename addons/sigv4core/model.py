@@ -25,6 +25,15 @@ Verdict = Literal["valid", "invalid", "unverified", "unsigned"]
 Severity = Literal["error", "warning", "info"]
 
 
+def header_index(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each header's values by lower-cased name, names and values in the order sent: built
+    once per message, for the many case-insensitive lookups the rules make."""
+    index: dict[str, list[str]] = {}
+    for k, v in headers:
+        index.setdefault(k.lower(), []).append(v)
+    return index
+
+
 @dataclass(slots=True, unsafe_hash=True)
 class WireRequest:
     """A request exactly as it crossed the wire.
@@ -70,10 +79,7 @@ class WireRequest:
         return q if sep else ""
 
     def _build_index(self) -> dict[str, list[str]]:
-        index: dict[str, list[str]] = {}
-        for k, v in self.headers:
-            index.setdefault(k.lower(), []).append(v)
-        self._index = index
+        self._index = index = header_index(self.headers)
         return index
 
     def header_values(self, name: str) -> list[str]:

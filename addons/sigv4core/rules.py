@@ -17,7 +17,7 @@ from typing import Any
 
 from sigv4core.credentials import is_global_sts_host
 from sigv4core.endpoints import host_info, is_aws_host
-from sigv4core.model import Finding, Verification, WireRequest, fingerprint
+from sigv4core.model import Finding, Verification, WireRequest, fingerprint, header_index
 from sigv4core.tokens import describe_token, token_format
 
 HOP_BY_HOP = frozenset(
@@ -63,18 +63,14 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     server_error: Any = None  # servererror.ServerError when the body is an AWS error
-    _index: dict[str, str] | None = field(default=None, compare=False, repr=False)
+    _index: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
         """The values of a header joined with ',' (case-insensitive), or None if absent."""
-        index = self._index
-        if index is None:  # several rules ask; the headers are lower-cased once
-            index = {}
-            for k, v in self.headers:
-                lk = k.lower()
-                index[lk] = f"{index[lk]},{v}" if lk in index else v
-            self._index = index
-        return index.get(name.lower())
+        if self._index is None:  # several rules ask; the headers are lower-cased once
+            self._index = header_index(self.headers)
+        vals = self._index.get(name.lower())
+        return ",".join(vals) if vals else None
 
 
 @dataclass
