@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -51,7 +50,7 @@ sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests"), str(ROOT / "scripts")
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
 import fakeaws  # noqa: E402
-from benchstats import interval_line, median_ci  # noqa: E402
+from benchstats import callgrind_prefix, collected, interval_line, median_ci  # noqa: E402
 
 from proxyharness import Proxy, child_pids, clean_aws_env, start_mitmdump  # noqa: E402
 
@@ -195,8 +194,7 @@ def counted_run(
     write_credentials(work)
     shutil.copytree(tmp / "ca-seed" / "mitm-conf", work / "mitm-conf")
     env = {**clean_aws_env(work), "PYTHONHASHSEED": "0"}  # the same hashing every run
-    valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-    valgrind.append("--trace-children=yes")  # the worker too
+    valgrind = callgrind_prefix(children=True)  # the worker too
     proxy = start_proxy(work, addon=addon, quiet=quiet, env=env, ready_timeout=900, prefix=valgrind)
     try:
         client = s3_client(proxy, server, read_timeout=300, connect_timeout=300)
@@ -209,7 +207,7 @@ def counted_run(
         # push the worker past that
         with _STOPPING:
             log = stop_proxy(proxy, timeout=900)
-    counts = {int(a): int(b) for a, b in re.findall(r"==(\d+)== Collected : (\d+)", log)}
+    counts = collected(log)
     if proxy.proc.pid not in counts or len(counts) != (2 if addon else 1):
         raise SystemExit(
             f"callgrind counts missing (mitmdump pid {proxy.proc.pid}, counts {counts}): a "
@@ -273,6 +271,7 @@ def main() -> int:
     proxies: dict[bool, Proxy] = {}
     try:
         if args.callgrind:
+            callgrind_prefix()  # valgrind is there
             boto3.client(  # the bucket, straight to the endpoint
                 "s3",
                 region_name="us-east-1",

@@ -46,7 +46,6 @@ import json
 import os
 import pstats
 import random
-import re
 import resource
 import secrets
 import shutil
@@ -68,7 +67,13 @@ sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests")]
 
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
-from benchstats import StepTimers, interval_line, median_ci  # noqa: E402
+from benchstats import (  # noqa: E402
+    StepTimers,
+    callgrind_prefix,
+    collected,
+    interval_line,
+    median_ci,
+)
 from mitmproxy import connection, http, io  # noqa: E402
 
 from proxyharness import MITMDUMP, clean_aws_env  # noqa: E402
@@ -550,16 +555,15 @@ def callgrind_count(
     """Instructions a command's process executes, counted by callgrind, with
     ``PYTHONHASHSEED=0`` so that the count repeats; with ``children`` the sum over it and
     every process it starts (the worker). Shared with bench_worker.py."""
-    trace = ["--trace-children=yes"] if children else []
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *trace, *cmd],
+        [*callgrind_prefix(children), *cmd],
         env={**env, "PYTHONHASHSEED": "0"},
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=7200,
     )
-    counts = [int(x) for x in re.findall(r"Collected : (\d+)", out.stderr)]
+    counts = list(collected(out.stderr).values())
     if out.returncode != 0 or not counts:
         raise SystemExit(f"callgrind run failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return sum(counts) if children else counts[0]
@@ -749,8 +753,7 @@ def main() -> int:
         flows = tmp / "flows.mitm"
         write_flows(flows, shapes)
         if args.callgrind:
-            if shutil.which("valgrind") is None:
-                raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
+            callgrind_prefix()  # valgrind is there
             callgrind_ratio(shapes, tmp, env, min(args.callgrind, len(shapes)))
             return 0
         empty = tmp / "empty.mitm"

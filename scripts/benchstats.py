@@ -7,10 +7,14 @@ takes each round's ratio, and reports the median with the interval that order st
 give: no assumption about how the noise is distributed, only that rounds are independent.
 Whether a target is met is then read off the interval, not off one lucky or unlucky run.
 ``StepTimers`` times the steps of a pipeline in place, for the per-step tables.
+``callgrind_prefix`` and ``collected`` are the one place that knows how the benchmarks run
+valgrind's callgrind and read its counts.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 import statistics
 import time
 from collections import Counter
@@ -100,3 +104,19 @@ class StepTimers:
     def clear(self) -> None:
         self.seconds.clear()
         self.calls.clear()
+
+
+def callgrind_prefix(children: bool = False) -> list[str]:
+    """The command prefix that counts a process's instructions with callgrind (with
+    ``children``, every process it starts too). Exits with a message if valgrind is not
+    installed, so a benchmark can call it before any long set-up."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
+    trace = ["--trace-children=yes"] if children else []
+    return ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *trace]
+
+
+def collected(output: str) -> dict[int, int]:
+    """Instructions per process id from valgrind's output (``==PID== Collected : N``); a
+    process killed before it exits has none."""
+    return {int(p): int(n) for p, n in re.findall(r"==(\d+)== Collected : (\d+)", output)}

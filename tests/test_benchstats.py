@@ -1,4 +1,5 @@
-"""The benchmarks' statistics: the median of paired ratios and its confidence interval."""
+"""The benchmarks' statistics: the median of paired ratios and its confidence interval; the
+callgrind counts read from valgrind's output."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from benchstats import interval_line, median_ci, verdict  # noqa: E402
+from benchstats import collected, interval_line, median_ci, verdict  # noqa: E402
 
 
 def coverage(n: int, k: int) -> float:
@@ -57,3 +58,14 @@ def test_interval_line_names_what_it_shows() -> None:
     assert "1.01 - 1.09: met" in interval_line(eleven, 1.10, at_most=True)
     line = interval_line([0.91, 0.93], 0.90, at_most=False)
     assert "range of the rounds" in line and "cannot give a 95 % interval" in line
+
+
+def test_collected_counts_per_process() -> None:
+    """valgrind's count of each process it traced, by pid; a killed one has none."""
+    out = (
+        "==41== Callgrind, a call-graph generating cache profiler\n"
+        "==42== Events    : Ir\n==42== Collected : 1000\n==42==\n"
+        "==41== Events    : Ir\n==41== Collected : 123456789\n"
+    )
+    assert collected(out) == {42: 1000, 41: 123456789}
+    assert collected("==7== Callgrind\n") == {}
