@@ -201,6 +201,20 @@ class _Snapshot:
         return any(k.lower() == b"authorization" and b"expect" in v.lower() for k, v in self.fields)
 
 
+def _log_lines(lines: list[tuple[int, str]]) -> None:
+    """Log (and clear) the lines of a batch of outcomes from the worker: consecutive lines
+    of one level as one record, in order. mitmproxy's handling of a log record costs about
+    0.85 M instructions, more than all the addon's other work on a flow in its process;
+    under heavy traffic the worker answers in batches and the lines share that cost, and a
+    lone flow still gets a record of its own."""
+    start = 0
+    for i in range(1, len(lines) + 1):
+        if i == len(lines) or lines[i][0] != lines[start][0]:
+            log.log(lines[start][0], "%s", "\n".join(text for _, text in lines[start:i]))
+            start = i
+    lines.clear()
+
+
 class SigV4Inspector:
     def __init__(self) -> None:
         self.store = creds_mod.CredentialStore()
@@ -546,11 +560,15 @@ class SigV4Inspector:
         if insp is not None:
             self._apply(f, outcome_of(cap.flow_id, insp))
 
-    def _apply(self, f: http.HTTPFlow, out: Outcome) -> None:
+    def _apply(
+        self, f: http.HTTPFlow, out: Outcome, lines: list[tuple[int, str]] | None = None
+    ) -> None:
+        """Annotate the flow; its line is logged now, or added to ``lines`` to be logged
+        with its batch (:meth:`_log_lines`)."""
         if out.error:
             log.warning("sigv4: internal error on flow %s: %s", f.id, out.error)
         try:
-            self._annotate(f, out)
+            self._annotate(f, out, lines)
         except Exception as exc:  # never raise out of a hook
             log.warning("sigv4: could not annotate flow %s: %s", f.id, type(exc).__name__)
 
@@ -679,15 +697,18 @@ class SigV4Inspector:
 
     def _on_messages(self, msgs: list[Any]) -> None:
         updated = []
+        lines: list[tuple[int, str]] = []
         for m in msgs:
             if m[0] == "log":
+                _log_lines(lines)
                 log.log(_LEVELS.get(m[1], logging.INFO), "%s", m[2])
             if m[0] != "result":
                 continue
             entry = self._inflight.pop(m[1], None)
             if entry is not None and m[2] is not None:
-                self._apply(entry[0], m[2])
+                self._apply(entry[0], m[2], lines)
                 updated.append(entry[0])
+        _log_lines(lines)
         if updated and self._has_view:
             with contextlib.suppress(Exception):
                 ctx.master.addons.trigger(UpdateHook(updated))  # mitmweb shows the diagnosis
@@ -838,7 +859,9 @@ class SigV4Inspector:
             return "stickyauth option"
         return "another addon"
 
-    def _annotate(self, f: http.HTTPFlow, out: Outcome) -> None:
+    def _annotate(
+        self, f: http.HTTPFlow, out: Outcome, lines: list[tuple[int, str]] | None = None
+    ) -> None:
         f.metadata[META_KEY] = out.record
         f.comment = out.comment
         f.marked = out.marker
@@ -850,10 +873,15 @@ class SigV4Inspector:
                 self._report.write((out.line or json.dumps(out.record, ensure_ascii=True)) + "\n")
         self._flush_soon()
         if not self._quiet:
-            self._log_line(out)
+            line = self._line(out)
+            if lines is None:
+                log.log(*line)
+            else:
+                lines.append(line)
 
-    def _log_line(self, out: Outcome) -> None:
-        """One line per AWS flow (colored when the terminal takes it), the diagnosis under it."""
+    def _line(self, out: Outcome) -> tuple[int, str]:
+        """One line per AWS flow (colored when the terminal takes it), the diagnosis under
+        it, and the level to log it at."""
         rec = out.record
         color = sys.stdout.isatty()
         parts = [
@@ -869,7 +897,7 @@ class SigV4Inspector:
             style = "dim" if out.marker != ":x:" else ""
             parts.append("\n" + _paint(f"         {out.comment}", style, color))
         level = logging.WARNING if out.marker == ":x:" else logging.INFO
-        log.log(level, "%s", "".join(parts))
+        return level, "".join(parts)
 
     def summary_text(self) -> str:
         total = sum(self.counts.values())

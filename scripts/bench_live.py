@@ -207,6 +207,8 @@ def counted_run(
         # push the worker past that
         with _STOPPING:
             log = stop_proxy(proxy, timeout=900)
+    if addon and not quiet:  # under valgrind fewer flows share a batch: more records
+        print(f"  {n} requests: {log_records_line(log)}", flush=True)
     counts = collected(log)
     if proxy.proc.pid not in counts or len(counts) != (2 if addon else 1):
         raise SystemExit(
@@ -247,6 +249,18 @@ def callgrind_live(tmp: Path, server: fakeaws.FakeAWS, n: int, quiet: bool = Tru
     print(
         f"  with the worker's work added     : {(proxy + worker) / plain:8.3f}   (throughput >= "
         f"{plain / (proxy + worker):.2f} where the proxy is the bottleneck and shares its core)"
+    )
+
+
+def log_records_line(output: str) -> str:
+    """How many log records carried the addon's lines per flow: the worker's outcomes that
+    arrive together share one (only its first line has mitmproxy's timestamp)."""
+    lines = output.splitlines()
+    records = sum(1 for ln in lines if "] [sigv4] " in ln)
+    flows = records + sum(1 for ln in lines if ln.startswith("[sigv4] "))
+    return (
+        f"addon lines per flow: {flows} in {records} log records "
+        f"({flows / max(records, 1):.1f} lines per record)"
     )
 
 
@@ -318,6 +332,8 @@ def main() -> int:
             f"addon records: {len(recs) - warm_records} for {args.n * args.rounds} timed "
             f"requests, {len(ids) - len(set(ids))} duplicate flow ids; verdicts: {dict(verdicts)}"
         )
+        if args.lines:
+            print(log_records_line(proxies[True].output()))
         plain_rps, addon_rps = args.n / best[False], args.n / best[True]
         print()
         mode = "lines per flow printed" if args.lines else "-q"

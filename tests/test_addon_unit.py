@@ -393,20 +393,64 @@ def test_flow_line_plain_colored_and_safe(addon_mod, caplog, monkeypatch) -> Non
     out = Outcome("f1", record, "", "SigV4 invalid: a cause.", ":x:", "invalid", ())
     a = addon_mod.SigV4Inspector()
     monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: False)
-    a._log_line(out)
-    assert caplog.records[-1].levelno == logging.WARNING
-    assert caplog.records[-1].getMessage() == (
+    assert a._line(out) == (
+        logging.WARNING,
         "[sigv4] INVALID    PUT https://b.s3.amazonaws.com/k\\x1b[2J"
-        "  SIGNED_HEADER_MISSING  CLOCK_SKEW\n         SigV4 invalid: a cause."
+        "  SIGNED_HEADER_MISSING  CLOCK_SKEW\n         SigV4 invalid: a cause.",
     )
     monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: True)
-    a._log_line(out._replace(marker=":warning:"))
-    msg = caplog.records[-1].getMessage()
-    assert caplog.records[-1].levelno == logging.INFO
+    level, msg = a._line(out._replace(marker=":warning:"))
+    assert level == logging.INFO
     assert msg.startswith("\x1b[1m[sigv4] \x1b[0m\x1b[1;31mINVALID   \x1b[0m PUT ")
     assert "\x1b[31m  SIGNED_HEADER_MISSING\x1b[0m\x1b[33m  CLOCK_SKEW\x1b[0m" in msg
     assert msg.endswith("\n\x1b[2m         SigV4 invalid: a cause.\x1b[0m")
     assert "\x1b[2J" not in msg
+
+
+def test_a_batch_of_outcomes_is_logged_as_few_records(addon_mod, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The worker's outcomes that arrive together are logged in order, consecutive lines of
+    one level as one record (mitmproxy's handling of each record costs more than the rest
+    of a flow); a lone outcome gets a record of its own, and the worker's own messages
+    keep their place between the lines."""
+    from sigv4core.capture import Outcome
+
+    caplog.set_level(logging.INFO, logger="sigv4")
+    monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: False)
+    a = addon_mod.SigV4Inspector()
+
+    def outcome(fid: str, verdict: str) -> Outcome:
+        record = {"verdict": verdict, "method": "GET", "url": f"https://s3.amazonaws.com/{fid}"}
+        record["findings"] = []
+        marker = ":x:" if verdict == "invalid" else ""
+        return Outcome(fid, record, "", "SigV4 invalid: a cause.", marker, verdict, ())
+
+    verdicts = ["valid", "valid", "invalid", "valid", "valid", "valid"]
+    msgs: list[tuple[str, ...]] = []
+    for i, verdict in enumerate(verdicts):
+        f = tflow.tflow(resp=True)
+        a._inflight[f"f{i}"] = (f, None)
+        msgs.append(("result", f"f{i}", outcome(f"f{i}", verdict)))  # type: ignore[arg-type]
+    msgs.insert(5, ("log", "info", "a message from the worker"))
+    caplog.clear()
+    a._on_messages(msgs)
+    got = [(r.levelno, r.getMessage().count("[sigv4] ")) for r in caplog.records]
+    assert got == [
+        (logging.INFO, 2),
+        (logging.WARNING, 1),
+        (logging.INFO, 2),
+        (logging.INFO, 0),  # the worker's message
+        (logging.INFO, 1),
+    ]
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert [f"/f{i}" in text for i in range(6)] == [True] * 6
+    assert text.index("/f4") < text.index("from the worker") < text.index("/f5")
+    assert a.counts["valid"] == 5 and a.counts["invalid"] == 1
+
+    caplog.clear()
+    f = tflow.tflow(resp=True)
+    a._inflight["f9"] = (f, None)
+    a._on_messages([("result", "f9", outcome("f9", "valid"))])
+    assert [r.getMessage().count("\n") for r in caplog.records] == [0]
 
 
 def test_addon_loads_without_rich() -> None:
