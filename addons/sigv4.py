@@ -566,6 +566,8 @@ class SigV4Inspector:
         """Annotate the flow; its line is logged now, or added to ``lines`` to be logged
         with its batch (:meth:`_log_lines`)."""
         if out.error:
+            if lines:
+                _log_lines(lines)  # the lines of the flows before it come first
             log.warning("sigv4: internal error on flow %s: %s", f.id, out.error)
         try:
             self._annotate(f, out, lines)

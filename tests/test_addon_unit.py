@@ -431,6 +431,9 @@ def test_a_batch_of_outcomes_is_logged_as_few_records(addon_mod, caplog, monkeyp
         a._inflight[f"f{i}"] = (f, None)
         msgs.append(("result", f"f{i}", outcome(f"f{i}", verdict)))  # type: ignore[arg-type]
     msgs.insert(5, ("log", "info", "a message from the worker"))
+    f = tflow.tflow(resp=True)
+    a._inflight["f6"] = (f, None)
+    msgs.append(("result", "f6", outcome("f6", "valid")._replace(error="KeyError: 'x'")))
     caplog.clear()
     a._on_messages(msgs)
     got = [(r.levelno, r.getMessage().count("[sigv4] ")) for r in caplog.records]
@@ -440,11 +443,14 @@ def test_a_batch_of_outcomes_is_logged_as_few_records(addon_mod, caplog, monkeyp
         (logging.INFO, 2),
         (logging.INFO, 0),  # the worker's message
         (logging.INFO, 1),
+        (logging.WARNING, 0),  # the internal error on f6, after the line of f5
+        (logging.INFO, 1),
     ]
     text = "\n".join(r.getMessage() for r in caplog.records)
-    assert [f"/f{i}" in text for i in range(6)] == [True] * 6
+    assert [f"/f{i}" in text for i in range(7)] == [True] * 7
     assert text.index("/f4") < text.index("from the worker") < text.index("/f5")
-    assert a.counts["valid"] == 5 and a.counts["invalid"] == 1
+    assert text.index("/f5") < text.index("internal error on flow") < text.index("/f6")
+    assert a.counts["valid"] == 6 and a.counts["invalid"] == 1
 
     caplog.clear()
     f = tflow.tflow(resp=True)

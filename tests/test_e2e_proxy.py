@@ -240,6 +240,10 @@ def test_large_upload_verified_while_streaming(tmp_path: Path, opts: tuple[str, 
         assert put["verdict"] == "valid", put
         assert put["auth"]["payload"].startswith("STREAMING-")
         assert not [f for f in put["findings"] if f["severity"] == "error"], put["findings"]
+        # the 3 MiB download went through too (streamed with stream_large_bodies: the addon
+        # reads no response body but an error's) and has its record
+        get = next(r for r in recs if r["method"] == "GET" and r["url"].endswith("/blob"))
+        assert get["verdict"] == "valid" and get["response"]["status"] == 200, get
         received = next(
             r for r in server.requests if r.method == "PUT" and r.path.endswith("/blob")
         )
