@@ -12,7 +12,9 @@ alternating), with and without the addon back to back in each round (11 rounds, 
 goes first alternating). Prints requests per second with and without the addon (best
 round of each), the median of the per-round ratios (on a small VM single rounds vary by
 +-10 %) with its 95 % confidence interval (``benchstats.median_ci``; target >= 0.90),
-and checks that every request got exactly one ``valid`` record.
+and checks that every request got exactly one ``valid`` record. With ``--lines`` it also
+prints how many log records carried the addon's lines: those of outcomes that come back
+from the worker together share one.
 
 ``--callgrind N`` counts instructions instead of timing (the same count however busy the
 machine is): each proxy runs under valgrind's callgrind, its worker included, once for a
@@ -259,7 +261,7 @@ def log_records_line(output: str) -> str:
     records = sum(1 for ln in lines if "] [sigv4] " in ln)
     flows = records + sum(1 for ln in lines if ln.startswith("[sigv4] "))
     return (
-        f"addon lines per flow: {flows} in {records} log records "
+        f"the addon's lines, one per flow: {flows} in {records} log records "
         f"({flows / max(records, 1):.1f} lines per record)"
     )
 
