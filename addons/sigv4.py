@@ -700,17 +700,19 @@ class SigV4Inspector:
     def _on_messages(self, msgs: list[Any]) -> None:
         updated = []
         lines: list[tuple[int, str]] = []
-        for m in msgs:
-            if m[0] == "log":
-                _log_lines(lines)
-                log.log(_LEVELS.get(m[1], logging.INFO), "%s", m[2])
-            if m[0] != "result":
-                continue
-            entry = self._inflight.pop(m[1], None)
-            if entry is not None and m[2] is not None:
-                self._apply(entry[0], m[2], lines)
-                updated.append(entry[0])
-        _log_lines(lines)
+        try:
+            for m in msgs:
+                if m[0] == "log":
+                    _log_lines(lines)
+                    log.log(_LEVELS.get(m[1], logging.INFO), "%s", m[2])
+                if m[0] != "result":
+                    continue
+                entry = self._inflight.pop(m[1], None)
+                if entry is not None and m[2] is not None:
+                    self._apply(entry[0], m[2], lines)
+                    updated.append(entry[0])
+        finally:  # the lines of flows already annotated are printed whatever follows
+            _log_lines(lines)
         if updated and self._has_view:
             with contextlib.suppress(Exception):
                 ctx.master.addons.trigger(UpdateHook(updated))  # mitmweb shows the diagnosis

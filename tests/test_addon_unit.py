@@ -458,6 +458,14 @@ def test_a_batch_of_outcomes_is_logged_as_few_records(addon_mod, caplog, monkeyp
     a._on_messages([("result", "f9", outcome("f9", "valid"))])
     assert [r.getMessage().count("\n") for r in caplog.records] == [0]
 
+    # a message the addon cannot read (the caller then gives the worker up): the lines of
+    # the flows annotated before it are still printed
+    caplog.clear()
+    a._inflight["f10"] = (tflow.tflow(resp=True), None)
+    with pytest.raises(IndexError):
+        a._on_messages([("result", "f10", outcome("f10", "valid")), ("result",)])
+    assert ["/f10" in r.getMessage() for r in caplog.records] == [True]
+
 
 def test_addon_loads_without_rich() -> None:
     """rich (50 ms to import) is loaded for the summary table only, not with the addon."""
