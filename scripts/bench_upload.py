@@ -17,6 +17,8 @@ and a trailer signature), generated on the fly and never held in memory whole.
    gets ``--rounds`` uploads (the best time is kept). The RSS of the mitmdump process is
    sampled from /proc every 20 ms during the uploads (its worker process's included); the
    growth over the RSS just before them (after a small warm-up upload) must stay < 64 MiB.
+   Meanwhile small GETs go through the same proxy to the sink, one every 20 ms, and their
+   latencies are printed: whether verifying the upload holds up other traffic.
 
 Usage: .venv/bin/python scripts/bench_upload.py [--mib 1024] [--chunk-kib 64] [--rounds 3]
        [--quick]
@@ -285,6 +287,40 @@ class RssSampler(threading.Thread):
         self.join()
 
 
+class Prober(threading.Thread):
+    """Small GETs through the proxy to the sink, one every ``interval`` seconds on a
+    keep-alive connection, until stopped: their latencies show whether the upload's
+    verification holds up other traffic through the same mitmdump (the probes are not AWS
+    requests, so the addon only lets them pass)."""
+
+    def __init__(self, proxy_port: int, host: str, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.proxy_port, self.host, self.interval = proxy_port, host, interval
+        self.latencies: list[float] = []
+        self.errors = 0
+        self._stop_evt = threading.Event()
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=60)
+        while not self._stop_evt.is_set():
+            try:
+                t = time.perf_counter()
+                conn.request("GET", f"http://{self.host}/probe", headers={"Host": self.host})
+                conn.getresponse().read()
+                self.latencies.append(time.perf_counter() - t)
+            except (OSError, http.client.HTTPException):
+                self.errors += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=60)
+            self._stop_evt.wait(self.interval)
+        conn.close()
+
+    def stop(self) -> list[float]:
+        self._stop_evt.set()
+        self.join()
+        return sorted(self.latencies)
+
+
 def upload(proxy: Proxy, up: ChunkedUpload) -> tuple[float, int, int]:
     """PUT the body through the proxy; return (seconds, status, bytes the sink got)."""
     conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=300)
@@ -326,6 +362,8 @@ def run_e2e(
         before = rss_kib(proxy.proc.pid)
         sampler = RssSampler(proxy.proc.pid)
         sampler.start()
+        prober = Prober(proxy.port, host)
+        prober.start()
         times = []
         try:
             for _ in range(rounds):
@@ -335,6 +373,7 @@ def run_e2e(
                 times.append(took)
         finally:
             sampler.stop()
+            probes = prober.stop()
         after = rss_kib(proxy.proc.pid)
         recs = proxy.wait_records(1 + rounds, timeout=20) if addon else []
         return {
@@ -344,6 +383,8 @@ def run_e2e(
             "rss_peak": max(sampler.peak, after["VmRSS"]),
             "hwm": after["VmHWM"],
             "samples": sampler.samples,
+            "probes": probes,
+            "probe_errors": prober.errors,
             "records": recs[1:],
         }
     finally:
@@ -404,6 +445,15 @@ def main() -> int:
         print(
             f"  ratio time without/with          : {results[False]['seconds'] / results[True]['seconds']:8.2f}"
         )
+        for addon in (False, True):
+            r = results[addon]
+            lat = r["probes"] or [float("nan")]
+            print(
+                f"small GETs beside it, {'with   ' if addon else 'without'} addon: "
+                f"median {lat[len(lat) // 2] * 1e3:6.1f} ms, 95th percentile "
+                f"{lat[int(len(lat) * 0.95)] * 1e3:6.1f} ms, max {lat[-1] * 1e3:6.1f} ms "
+                f"({len(r['probes'])} GETs, {r['probe_errors']} errors)"
+            )
         for addon in (False, True):
             r = results[addon]
             growth = (max(r["rss_peak"], r["hwm"]) - r["rss_before"]) / 1024
