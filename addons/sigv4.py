@@ -52,18 +52,18 @@ VERDICT_STYLE = {
 }
 
 
-def _render(obj: Any) -> str:
-    """Render rich output (the summary table) to a string for the log (ANSI colors only on
-    a terminal): printing directly would ignore -q and break the console UI. rich is
-    imported here, not with the addon: 50 ms that most runs never need."""
+def _render(obj: Any, color: bool) -> str:
+    """Render rich output (the summary table) to a string for the log, in ANSI colors when
+    ``color``: printing directly would ignore -q and break the console UI. rich is imported
+    here, not with the addon: 50 ms that most runs never need."""
     from rich.console import Console
 
     buf = io.StringIO()
     Console(
         file=buf,
-        force_terminal=sys.stdout.isatty(),
+        force_terminal=color,
         width=200,
-        color_system="standard" if sys.stdout.isatty() else None,
+        color_system="standard" if color else None,
     ).print(obj)
     return buf.getvalue().rstrip("\n")
 
@@ -887,7 +887,7 @@ class SigV4Inspector:
         """One line per AWS flow (colored when the terminal takes it), the diagnosis under
         it, and the level to log it at."""
         rec = out.record
-        color = sys.stdout.isatty()
+        color = self._colored()
         parts = [
             _paint("[sigv4] ", "bold", color),
             _paint(f"{rec['verdict'].upper():10}", VERDICT_STYLE.get(rec["verdict"], ""), color),
@@ -917,7 +917,13 @@ class SigV4Inspector:
         table.add_column("flows", justify="right")
         for code, n in self.codes.most_common():
             table.add_row(code, str(n))
-        return head + "\n" + _render(table)
+        return head + "\n" + _render(table, self._colored())
+
+    def _colored(self) -> bool:
+        """ANSI colors in what the addon logs only when that goes to a terminal alone:
+        mitmweb and the console UI (they have a "view") show their event log with the
+        codes as text."""
+        return not self._has_view and sys.stdout.isatty()
 
     def _log_summary(self) -> None:
         if sum(self.counts.values()):

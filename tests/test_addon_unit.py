@@ -405,6 +405,19 @@ def test_flow_line_plain_colored_and_safe(addon_mod, caplog, monkeypatch) -> Non
     assert "\x1b[31m  SIGNED_HEADER_MISSING\x1b[0m\x1b[33m  CLOCK_SKEW\x1b[0m" in msg
     assert msg.endswith("\n\x1b[2m         SigV4 invalid: a cause.\x1b[0m")
     assert "\x1b[2J" not in msg
+    # mitmweb and the console UI show the log in their own event list: no ANSI codes there,
+    # in the lines or the summary table, even when started from a terminal
+    a._has_view = True
+    assert a._line(out)[1] == (
+        "[sigv4] INVALID    PUT https://b.s3.amazonaws.com/k\\x1b[2J"
+        "  SIGNED_HEADER_MISSING  CLOCK_SKEW\n         SigV4 invalid: a cause."
+    )
+    a.counts["invalid"] += 1
+    a.codes["SIGNED_HEADER_MISSING"] += 1
+    assert "SIGNED_HEADER_MISSING" in a.summary_text()
+    assert "\x1b" not in a.summary_text()
+    a._has_view = False
+    assert "\x1b[" in a.summary_text()
 
 
 def test_a_batch_of_outcomes_is_logged_as_few_records(addon_mod, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
