@@ -877,11 +877,11 @@ class SigV4Inspector:
                 self._report.write((out.line or json.dumps(out.record, ensure_ascii=True)) + "\n")
         self._flush_soon()
         if not self._quiet:
-            line = self._line(out)
+            level, line = self._line(out)
             if lines is None:
-                log.log(*line)
+                log.log(level, "%s", line)
             else:
-                lines.append(line)
+                lines.append((level, line))
 
     def _line(self, out: Outcome) -> tuple[int, str]:
         """One line per AWS flow (colored when the terminal takes it), the diagnosis under
