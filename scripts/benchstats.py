@@ -50,9 +50,13 @@ def median_ci(values: list[float], level: float = 0.95) -> tuple[float, float, f
     return statistics.median(xs), lo, hi
 
 
-def _judge(n: int, low: float, high: float, target: float, at_most: bool) -> str:
+def verdict(values: list[float], target: float, *, at_most: bool) -> str:
+    """Whether the rounds show a target met (``at_most``: ratio <= target; else >=), read
+    off the 95 % interval of their median."""
+    n = len(values)
     if n < MIN_ROUNDS:
         return f"not settled: {n} round(s) cannot give a 95 % interval (need {MIN_ROUNDS})"
+    _, low, high = median_ci(values)
     if (high <= target) if at_most else (low >= target):
         return "met (the whole 95 % interval is within the target)"
     if (low > target) if at_most else (high < target):
@@ -60,21 +64,12 @@ def _judge(n: int, low: float, high: float, target: float, at_most: bool) -> str
     return "not settled by these rounds (the 95 % interval straddles the target)"
 
 
-def verdict(values: list[float], target: float, *, at_most: bool) -> str:
-    """Whether the rounds show a target met (``at_most``: ratio <= target; else >=), read
-    off the 95 % interval of their median."""
-    _, low, high = median_ci(values)
-    return _judge(len(values), low, high, target, at_most)
-
-
 def interval_line(values: list[float], target: float, *, at_most: bool) -> str:
     """The line the benchmarks print under their median: the 95 % interval and the
-    verdict, or, with too few rounds for one, the range of the rounds."""
+    :func:`verdict`, or, with too few rounds for one, the range of the rounds."""
     _, low, high = median_ci(values)
     label = "95 % interval of the median" if len(values) >= MIN_ROUNDS else "range of the rounds"
-    return (
-        f"  {label:33}: {low:.2f} - {high:.2f}: {_judge(len(values), low, high, target, at_most)}"
-    )
+    return f"  {label:33}: {low:.2f} - {high:.2f}: {verdict(values, target, at_most=at_most)}"
 
 
 class StepTimers:
