@@ -230,6 +230,7 @@ class SigV4Inspector:
         self._streams: dict[str, Any] = {}  # flow id -> sigv4core.feeder.ThreadedFeeder
         self._stream_results: dict[str, Verification] = {}
         self._stream_threshold = 16 << 20
+        self._stream_verify = True
         self._loaded_key: tuple[Any, ...] | None = None
         self._creds_loaded = False
         self._flushed_at = 0.0
@@ -291,20 +292,27 @@ class SigV4Inspector:
             "Verify AWS uploads larger than this (aws-chunked, or any when stream_large_bodies is set) "
             "while they stream, without buffering them.",
         )
+        loader.add_option(
+            "sigv4_stream_verify",
+            bool,
+            True,
+            "Verify the bodies of streamed uploads as they pass (chunk signatures, checksums); "
+            "off: stream them through at full speed and check only their seed signature.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         # mitmproxy keeps --set values for options nobody registered; a misspelt sigv4
         # option would otherwise be ignored silently.
         misspelt = sorted(k for k in getattr(ctx.options, "deferred", {}) if k.startswith("sigv4"))
-        if misspelt:
-            raise exceptions.OptionsError(
-                f"unknown option(s) {', '.join(misspelt)}; sigv4 options are: "
-                "sigv4_report, sigv4_profiles, sigv4_credentials, sigv4_learn, sigv4_quiet, sigv4_worker, "
-                "sigv4_stream_threshold"
-            )
         opts = ctx.options
+        if misspelt:
+            known = ", ".join(sorted(k for k in opts.keys() if k.startswith("sigv4_")))  # noqa: SIM118 (OptManager has no __iter__)
+            raise exceptions.OptionsError(
+                f"unknown option(s) {', '.join(misspelt)}; sigv4 options are: {known}"
+            )
         self._learn_on, self._quiet = bool(opts.sigv4_learn), bool(opts.sigv4_quiet)
         self._use_worker = bool(opts.sigv4_worker)
+        self._stream_verify = bool(opts.sigv4_stream_verify)
         self._saving = bool(_opt("save_stream_file"))
         if not self._want_worker() and self._worker is not None:
             self._stop_worker()
@@ -389,6 +397,10 @@ class SigV4Inspector:
             return
         big = size is None or size > self._stream_threshold
         if not (req.stream or (big and (aws_chunked or _opt("stream_large_bodies")))):
+            return
+        if not self._stream_verify:  # streamed untouched: the seed signature is checked
+            if big and aws_chunked and not req.stream:
+                req.stream = True
             return
         wire = wire_request(req)
         if parse_auth(wire).scheme == "none":

@@ -18,7 +18,8 @@ and a trailer signature), generated on the fly and never held in memory whole.
    sampled from /proc every 20 ms during the uploads (its worker process's included); the
    growth over the RSS just before them (after a small warm-up upload) must stay < 64 MiB.
    Meanwhile small GETs go through the same proxy to the sink, one every 20 ms, and their
-   latencies are printed: whether verifying the upload holds up other traffic.
+   latencies are printed: whether verifying the upload holds up other traffic. A third
+   mitmdump runs the addon with ``sigv4_stream_verify=false``: streamed, not verified.
 
 Usage: .venv/bin/python scripts/bench_upload.py [--mib 1024] [--chunk-kib 64] [--rounds 3]
        [--quick]
@@ -342,16 +343,23 @@ def upload(proxy: Proxy, up: ChunkedUpload) -> tuple[float, int, int]:
         conn.close()
 
 
+# how mitmdump runs: without the addon; with it, verifying the stream; with it, not
+VARIANTS = {
+    "plain": ("without addon (streamed)", ["--set", "stream_large_bodies=1m"]),
+    "addon": ("with addon (sigv4 tap)", []),
+    "unverified": ("with addon, sigv4_stream_verify=false", ["--set", "sigv4_stream_verify=false"]),
+}
+
+
 def run_e2e(
-    tmp: Path, sink_port: int, mib: int, chunk: int, addon: bool, rounds: int
+    tmp: Path, sink_port: int, mib: int, chunk: int, variant: str, rounds: int
 ) -> dict[str, Any]:
     """``rounds`` uploads through one mitmdump (after a 4 MiB warm-up): the best time, and
     its RSS before the first and at its peak over all of them."""
-    work = tmp / ("addon" if addon else "plain")
+    work = tmp / variant
     write_credentials(work)
-    extra = ["--set", "sigv4_stream_threshold=1m"]
-    if not addon:
-        extra += ["--set", "stream_large_bodies=1m"]
+    addon = variant != "plain"
+    extra = ["--set", "sigv4_stream_threshold=1m", *VARIANTS[variant][1]]
     proxy = start_proxy(work, addon=addon, extra=extra)
     host = f"127.0.0.1:{sink_port}"
     try:
@@ -419,12 +427,13 @@ def main() -> int:
         if not ok:
             print(f"UNEXPECTED verification: {v.reason} {v.detail}")
         results = {
-            addon: run_e2e(tmp, sink_port, args.mib, chunk, addon, args.rounds)
-            for addon in (False, True)
+            variant: run_e2e(tmp, sink_port, args.mib, chunk, variant, args.rounds)
+            for variant in VARIANTS
         }
-        for rec in results[True]["records"]:
-            errors = [f["code"] for f in rec["findings"] if f["severity"] == "error"]
-            print(f"proxy record: verdict {rec['verdict']}, errors {errors}")
+        for variant in ("addon", "unverified"):
+            for rec in results[variant]["records"]:
+                errors = [f["code"] for f in rec["findings"] if f["severity"] == "error"]
+                print(f"proxy record ({variant}): verdict {rec['verdict']}, errors {errors}")
         mib = size / 2**20
         print()
         print(
@@ -435,37 +444,35 @@ def main() -> int:
         print(
             f"  ratio                            : {t_sha / t_verify:8.2f}   (target >= {RATIO_TARGET})"
         )
-        for addon in (False, True):
-            r = results[addon]
-            label = "with addon (sigv4 tap)   " if addon else "without addon (streamed) "
+        for variant, (label, _) in VARIANTS.items():
+            r = results[variant]
             print(
-                f"{label}          : {r['seconds']:8.2f} s  {mib / r['seconds']:8.1f} MiB/s  "
+                f"{label:35}: {r['seconds']:8.2f} s  {mib / r['seconds']:8.1f} MiB/s  "
                 f"(best of {', '.join(f'{t:.2f}' for t in r['times'])})"
             )
+        plain = results["plain"]["seconds"]
+        print(f"  ratio time without/with          : {plain / results['addon']['seconds']:8.2f}")
         print(
-            f"  ratio time without/with          : {results[False]['seconds'] / results[True]['seconds']:8.2f}"
+            f"  ratio time without/with, unverified: {plain / results['unverified']['seconds']:6.2f}"
         )
-        for addon in (False, True):
-            r = results[addon]
+        for variant, (label, _) in VARIANTS.items():
+            r = results[variant]
             lat = r["probes"] or [float("nan")]
             print(
-                f"small GETs beside it, {'with   ' if addon else 'without'} addon: "
+                f"small GETs beside it, {label}: "
                 f"median {lat[len(lat) // 2] * 1e3:6.1f} ms, 95th percentile "
                 f"{lat[int(len(lat) * 0.95)] * 1e3:6.1f} ms, max {lat[-1] * 1e3:6.1f} ms "
                 f"({len(r['probes'])} GETs, {r['probe_errors']} errors)"
             )
-        for addon in (False, True):
-            r = results[addon]
+        for variant, (label, _) in VARIANTS.items():
+            r = results[variant]
             growth = (max(r["rss_peak"], r["hwm"]) - r["rss_before"]) / 1024
             print(
-                f"mitmdump RSS {'with' if addon else 'without'} addon: before {r['rss_before'] / 1024:.1f} MiB, "
+                f"mitmdump RSS {label}: before {r['rss_before'] / 1024:.1f} MiB, "
                 f"peak sampled {r['rss_peak'] / 1024:.1f} MiB, VmHWM {r['hwm'] / 1024:.1f} MiB "
                 f"({r['samples']} samples)"
             )
-            print(
-                f"  peak growth {'with' if addon else 'without'} addon           : {growth:8.1f} MiB   "
-                f"(target < {RSS_TARGET_MIB} MiB)"
-            )
+            print(f"  peak growth: {growth:8.1f} MiB   (target < {RSS_TARGET_MIB} MiB)")
         return 0
     finally:
         sink.terminate()

@@ -10,9 +10,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from mitmproxy import exceptions
+from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow, tutils
 
 from signing import AKID, SECRET, capture
@@ -154,6 +155,11 @@ async def test_unsigned_aws_endpoint_and_options(addon_mod) -> None:  # type: ig
         assert any(x["code"] == "UNSIGNED_REQUEST" for x in f.metadata["sigv4"]["findings"])
         with pytest.raises(exceptions.OptionsError):
             tctx.configure(a, sigv4_credentials=["/no/such/file"])
+        # a misspelt sigv4 option (kept by mitmproxy as deferred) is refused, naming them all
+        tctx.options.update_defer(sigv4_stream_verfy=False)
+        with pytest.raises(exceptions.OptionsError, match="sigv4_stream_verfy") as err:
+            a.configure(set())
+        assert "sigv4_stream_verify" in str(err.value) and "sigv4_report" in str(err.value)
 
 
 async def test_learns_assume_role_credentials(addon_mod) -> None:  # type: ignore[no-untyped-def]
@@ -209,11 +215,10 @@ async def test_commands_and_content_view(addon_mod, tmp_path: Path) -> None:  # 
         assert "sigv4 summary: 1 AWS flow(s): valid 1" in a.summary_text()
 
 
-@pytest.mark.parametrize("corrupt", [False, True])
-async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:  # type: ignore[no-untyped-def]
-    from test_vectors import S3, S3_KEYRING, _s3_request
-
-    from sigv4core.verify import verify
+def _chunked_upload(corrupt: bool) -> tuple[Any, bytes]:
+    """AWS's aws-chunked PutObject example with a trailer; one byte of a chunk changed when
+    ``corrupt``."""
+    from test_vectors import S3, _s3_request
 
     ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
     wire = _s3_request(ex)
@@ -221,17 +226,35 @@ async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:
     if corrupt:
         pos = body.index(b"400;chunk-signature=") + 200
         body = body[:pos] + b"X" + body[pos + 1 :]
+    return wire, body
+
+
+def _streamed_flow(a: Any, wire: Any) -> http.HTTPFlow:
+    """A live flow of ``wire`` whose body has not arrived yet, seen by ``requestheaders``."""
+    from test_vectors import S3_KEYRING
+
+    for c in S3_KEYRING._by_id.values():
+        a.store.add(c)
+    f = flow_for(wire)
+    f.live = True
+    f.request.raw_content = None
+    f.request.timestamp_start = 1369353600.0  # the example's own date, 2013-05-24
+    a.requestheaders(f)
+    return f
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:  # type: ignore[no-untyped-def]
+    from test_vectors import S3_KEYRING
+
+    from sigv4core.verify import verify
+
+    wire, body = _chunked_upload(corrupt)
     buffered = verify(type(wire).build(wire.method, wire.target, wire.headers, body), S3_KEYRING)
     a = addon_mod.SigV4Inspector()
     with taddons.context(a) as tctx:
         tctx.configure(a, sigv4_stream_threshold="1k")
-        for c in S3_KEYRING._by_id.values():
-            a.store.add(c)
-        f = flow_for(wire)
-        f.live = True
-        f.request.raw_content = None
-        f.request.timestamp_start = 1369353600.0  # the example's own date, 2013-05-24
-        a.requestheaders(f)
+        f = _streamed_flow(a, wire)
         assert callable(f.request.stream)
         passed = b"".join(f.request.stream(body[i : i + 1000]) for i in range(0, len(body), 1000))
         f.request.stream(b"")
@@ -242,6 +265,23 @@ async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:
     assert rec["verdict"] == buffered.verdict == ("invalid" if corrupt else "valid")
     codes = [x["code"] for x in rec["findings"]]
     assert ("CHUNK_SIGNATURE_MISMATCH" in codes) is corrupt
+
+
+async def test_stream_verify_off_streams_uploads_untouched(addon_mod) -> None:  # type: ignore[no-untyped-def]
+    """With sigv4_stream_verify off, a large aws-chunked upload is still streamed (never
+    buffered) but not tapped: only its seed signature is checked, so a broken chunk goes
+    unnoticed, as the option's help says."""
+    wire, _ = _chunked_upload(corrupt=True)
+    a = addon_mod.SigV4Inspector()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, sigv4_stream_threshold="1k", sigv4_stream_verify=False)
+        f = _streamed_flow(a, wire)
+        assert f.request.stream is True and not a._streams
+        a.request(f)
+        a.response(f)
+    rec = f.metadata["sigv4"]
+    assert rec["verdict"] == "valid" and rec["auth"]["payload"].startswith("STREAMING-"), rec
+    assert not [x for x in rec["findings"] if x["severity"] == "error"], rec["findings"]
 
 
 async def test_non_utf8_bytes_still_give_a_record(addon_mod, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
