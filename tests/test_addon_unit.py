@@ -269,9 +269,9 @@ async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:
 
 async def test_stream_verify_off_streams_uploads_untouched(addon_mod) -> None:  # type: ignore[no-untyped-def]
     """With sigv4_stream_verify off, a large aws-chunked upload is still streamed (never
-    buffered) but not tapped: only its seed signature is checked, so a broken chunk goes
-    unnoticed, as the option's help says."""
-    wire, _ = _chunked_upload(corrupt=True)
+    buffered) but not tapped: the addon never sees the body, and only the seed signature
+    is checked, as the option's help says."""
+    wire, _ = _chunked_upload(corrupt=False)
     a = addon_mod.SigV4Inspector()
     with taddons.context(a) as tctx:
         tctx.configure(a, sigv4_stream_threshold="1k", sigv4_stream_verify=False)
