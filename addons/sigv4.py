@@ -383,7 +383,8 @@ class SigV4Inspector:
 
     def _maybe_stream(self, f: http.HTTPFlow) -> None:
         """Verify a large or unknown-length AWS upload while it streams: the tap feeds the
-        core's incremental verifier and passes every chunk through unchanged."""
+        core's incremental verifier and passes every chunk through unchanged. With
+        sigv4_stream_verify off, a large aws-chunked upload only streams, untapped."""
         req = f.request
         if not f.live or callable(req.stream):
             return
