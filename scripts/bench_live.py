@@ -150,16 +150,17 @@ def rss_kib(pid: int) -> dict[str, int]:
     return out
 
 
-def s3_client(proxy: Proxy, server: fakeaws.FakeAWS, **cfg: Any) -> Any:
+def s3_client(proxy: Proxy | None, server: fakeaws.FakeAWS, **cfg: Any) -> Any:
+    """A boto3 S3 client of the local endpoint, through ``proxy`` (None: straight to it)."""
     return boto3.client(
         "s3",
         region_name="us-east-1",
         aws_access_key_id=AKID,
         aws_secret_access_key=SECRET,
         endpoint_url=f"https://127.0.0.1:{server.https_port}",
-        verify=proxy.ca,
+        verify=proxy.ca if proxy is not None else str(server.ca_path),
         config=botocore.config.Config(
-            proxies={"https": proxy.url, "http": proxy.url},
+            proxies={"https": proxy.url, "http": proxy.url} if proxy is not None else None,
             retries={"max_attempts": 1},
             s3={"addressing_style": "path"},
             max_pool_connections=1,
@@ -288,15 +289,7 @@ def main() -> int:
     try:
         if args.callgrind:
             callgrind_prefix()  # valgrind is there
-            boto3.client(  # the bucket, straight to the endpoint
-                "s3",
-                region_name="us-east-1",
-                aws_access_key_id=AKID,
-                aws_secret_access_key=SECRET,
-                endpoint_url=f"https://127.0.0.1:{server.https_port}",
-                verify=str(server.ca_path),
-                config=botocore.config.Config(s3={"addressing_style": "path"}),
-            ).create_bucket(Bucket="live")
+            s3_client(None, server).create_bucket(Bucket="live")  # straight to the endpoint
             callgrind_live(tmp, server, args.callgrind, quiet=not args.lines)
             return 0
         for addon in (False, True):
