@@ -84,3 +84,53 @@ def test_unexplained_mismatch_stays_generic() -> None:
     insp = inspect(req)
     assert "SIGNATURE_MISMATCH" in {f.code for f in insp.findings}
     assert insp.extra["forensic"]["explained"] is False and insp.extra["forensic"]["tried"] > 10
+
+
+class _Clock:
+    """Stands in for the ``time`` module in ``forensics``: the wall clock jumps a second
+    at every reading (a thread descheduled on a busy machine); the CPU clock jumps too
+    only when ``busy``."""
+
+    def __init__(self, *, busy: bool) -> None:
+        self.busy = busy
+        self.wall = self.cpu = 0.0
+
+    def perf_counter(self) -> float:
+        self.wall += 1.0
+        return self.wall
+
+    def thread_time(self) -> float:
+        self.cpu += 1.0 if self.busy else 1e-6
+        return self.cpu
+
+
+def _charset_altered() -> tuple[WireRequest, str]:
+    req = capture("dynamodb", lambda c: c.list_tables())
+    ct = req.header("content-type")
+    assert ct is not None
+    return _alter(req, header=("content-type", ct + "; charset=UTF-8")), ct
+
+
+def test_a_busy_machine_does_not_cut_the_search_short(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The same diagnosis however long the wall clock says the search took: its budget is
+    the thread's CPU time (a wall-clock budget gave vaguer findings under load)."""
+    import sigv4core.forensics as fz
+
+    req, ct = _charset_altered()
+    monkeypatch.setattr(fz, "time", _Clock(busy=False))
+    insp = inspect(req)
+    assert "truncated" not in insp.extra["forensic"]
+    f = finding(insp, "HEADER_MODIFIED")
+    assert f.evidence["header"] == "content-type" and f.evidence["signed_value"] == ct
+
+
+def test_the_search_stops_when_its_cpu_budget_is_spent(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sigv4core.forensics as fz
+
+    req, _ = _charset_altered()
+    monkeypatch.setattr(fz, "time", _Clock(busy=True))
+    insp = inspect(req)
+    fzr = insp.extra["forensic"]
+    assert fzr["truncated"] is True and fzr["tried"] == 0 and fzr["explained"] is False
+    assert "HEADER_MODIFIED" not in {x.code for x in insp.findings}
+    assert insp.verification.verdict == "invalid"
