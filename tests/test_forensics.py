@@ -52,11 +52,18 @@ def test_plus_for_space_in_the_path() -> None:
     assert "'%20' where the request has '+'" in f.message
 
 
-def test_charset_added_to_content_type() -> None:
+def _charset_altered() -> tuple[WireRequest, str]:
+    """A signed DynamoDB request whose Content-Type a hop extended with a charset, and
+    the value signed."""
     req = capture("dynamodb", lambda c: c.list_tables())
     ct = req.header("content-type")
     assert ct is not None
-    insp = inspect(_alter(req, header=("content-type", ct + "; charset=UTF-8")))
+    return _alter(req, header=("content-type", ct + "; charset=UTF-8")), ct
+
+
+def test_charset_added_to_content_type() -> None:
+    req, ct = _charset_altered()
+    insp = inspect(req)
     f = finding(insp, "HEADER_MODIFIED")
     assert f.evidence["header"] == "content-type" and f.evidence["signed_value"] == ct
 
@@ -102,13 +109,6 @@ class _Clock:
     def thread_time(self) -> float:
         self.cpu += 1.0 if self.busy else 1e-6
         return self.cpu
-
-
-def _charset_altered() -> tuple[WireRequest, str]:
-    req = capture("dynamodb", lambda c: c.list_tables())
-    ct = req.header("content-type")
-    assert ct is not None
-    return _alter(req, header=("content-type", ct + "; charset=UTF-8")), ct
 
 
 def test_a_busy_machine_does_not_cut_the_search_short(monkeypatch) -> None:  # type: ignore[no-untyped-def]
