@@ -419,7 +419,7 @@ def main() -> int:
     try:
         up = ChunkedUpload(args.mib << 20, chunk, f"127.0.0.1:{sink_port}")
         t_verify, t_sha, size, v = bench_in_process(up)
-        ok = v.verdict == "valid" and all(c["ok"] for c in v.checksums) and v.checksums
+        ok = v.verdict == "valid" and all(c.ok for c in v.checksums) and v.checksums
         print(
             f"in-process: {v.verdict}, {v.chunks_verified}/{v.chunks} chunk signatures, "
             f"checksums {[(c['algorithm'], c['ok']) for c in v.checksums]}"

@@ -183,7 +183,7 @@ def bench_chunked(mib: int) -> tuple[float, float, int, int]:
     run()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert v.verdict == "valid" and all(x["ok"] for x in v.checksums), (v.reason, v.detail)
+    assert v.verdict == "valid" and all(x.ok for x in v.checksums), (v.reason, v.detail)
     t = time.perf_counter()
     h = hashlib.sha256()
     for piece in pieces:

@@ -60,6 +60,7 @@ class FlowCapture(NamedTuple):
     response_body: bytes | None = None
     proxy_changes: tuple[ProxyChange, ...] = ()
     verification: Verification | None = None
+    input_source: str = "live"  # "live", "file" (a .mitm replay) or "har"
 
     def wire(self) -> WireRequest:
         headers = decode_fields(self.fields)

@@ -21,10 +21,21 @@ HEADER_PREFIX = "x-amz-checksum-"
 CRT_CRC32_FROM = 1 << 20  # bytes of a body after which CRC32 moves from zlib to awscrt
 
 
-def _crt() -> Any:
-    """awscrt's checksums module, imported on first use (see the module docstring)."""
-    from awscrt import checksums
+class ChecksumUnavailable(Exception):
+    """The algorithm needs a module that is not installed (awscrt for CRC32C/CRC64NVME)."""
 
+    def __init__(self, algorithm: str, module: str) -> None:
+        super().__init__(f"{algorithm} needs {module}")
+        self.algorithm = algorithm
+        self.module = module
+
+
+def _crt(algorithm: str) -> Any:
+    """awscrt's checksums module, imported on first use (see the module docstring)."""
+    try:
+        from awscrt import checksums
+    except ImportError as exc:
+        raise ChecksumUnavailable(algorithm, "awscrt") from exc
     return checksums
 
 
@@ -41,9 +52,9 @@ class Checksum:
         if self.algorithm == "crc32":
             self._crc_fn = zlib.crc32  # the same CRC-32 as awscrt's, running value and all
         elif self.algorithm == "crc32c":
-            self._crc_fn = _crt().crc32c
+            self._crc_fn = _crt(self.algorithm).crc32c
         elif self.algorithm == "crc64nvme":
-            self._crc_fn = _crt().crc64nvme
+            self._crc_fn = _crt(self.algorithm).crc64nvme
             self._width = 8
         elif self.algorithm in ("sha1", "sha256"):
             self._hash = hashlib.new(self.algorithm)
@@ -54,7 +65,10 @@ class Checksum:
         if self._crc_fn is zlib.crc32:
             self._seen += len(data)
             if self._seen > CRT_CRC32_FROM:
-                self._crc_fn = _crt().crc32  # hardware-accelerated; 8x zlib here
+                try:
+                    self._crc_fn = _crt("crc32").crc32  # hardware-accelerated; 8x zlib here
+                except ChecksumUnavailable:
+                    self._seen = -(1 << 62)  # no awscrt: stay with zlib
         if self._crc_fn is not None:
             self._crc = self._crc_fn(data, self._crc)
         else:

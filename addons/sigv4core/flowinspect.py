@@ -81,6 +81,7 @@ class FlowInspector:
             client_clock_ok=self._client_clock_ok(cap, req),
             verification=cap.verification,
             auth=auth,
+            input_source=cap.input_source,
         )
 
     def _client_clock_ok(self, cap: FlowCapture, req: WireRequest) -> bool | None:
@@ -109,9 +110,11 @@ def fallback_inspection(cap: FlowCapture, exc: Exception) -> Inspection | None:
             return None
         v = Verification(verdict="unverified", auth=auth, reason="internal_error")
         finding = Finding(
-            "INTERNAL",
-            "info",
+            "CHECK_UNAVAILABLE",
+            "warning",
             f"The inspector failed on this flow ({type(exc).__name__}); traffic was not affected.",
+            "Report it with a bug-report bundle (sigv4.bundle).",
+            {"check": "inspection"},
         )
         rec, line = build_record_line(
             flow_id=cap.flow_id,
@@ -121,8 +124,11 @@ def fallback_inspection(cap: FlowCapture, exc: Exception) -> Inspection | None:
             v=v,
             findings=[finding],
             response=None,
+            headline=finding,
         )
-        insp = Inspection(v, [finding], rec, "sigv4: unverified (inspector error)", "", line=line)
+        insp = Inspection(
+            v, [finding], finding, rec, "sigv4: unverified (inspector error)", "", line=line
+        )
         insp.extra["internal_error"] = f"{type(exc).__name__}: {exc}"
         return insp
     except Exception:

@@ -236,6 +236,40 @@ class Finding:
             "evidence": self.evidence,
         }
 
+    def as_dict_short(self) -> dict[str, Any]:
+        """The record's ``headline``: the finding without its evidence."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(slots=True)
+class ChecksumResult:
+    """One ``x-amz-checksum-*`` check: from a header or a trailer, the value the request
+    declares (``expected``, None when an announced trailer never came) and the one computed
+    over the (decoded) body. ``ok`` is None when it could not be computed here
+    (``unavailable`` names the missing module)."""
+
+    algorithm: str
+    location: Literal["header", "trailer"]
+    expected: str | None
+    actual: str | None
+    ok: bool | None
+    unavailable: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "algorithm": self.algorithm,
+            "location": self.location,
+            "expected": self.expected,
+            "actual": self.actual,
+            "ok": self.ok,
+            "unavailable": self.unavailable,
+        }
+
 
 @dataclass(slots=True)
 class Verification:
@@ -255,7 +289,10 @@ class Verification:
     credential: Credential | None = field(default=None, repr=False)
     reason: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
-    variant: str | None = None  # which canonicalisation variant matched, when not the primary
+    variant: str | None = None  # the signer's form the signature matched, when not AWS's
+    encoding: dict[str, Any] | None = None  # that form's lines and the characters that differ
+    ambiguity: list[dict[str, Any]] = field(default_factory=list)  # contested readings decided
+    body_unchecked: str | None = None  # why the body was not checked, when the verdict holds
     missing_headers: list[str] = field(default_factory=list)
     payload_line: str | None = None
     body_sha256: str | None = None
@@ -263,7 +300,7 @@ class Verification:
     chunks: int = 0
     chunks_verified: int = 0
     trailers: list[tuple[str, str]] = field(default_factory=list)
-    checksums: list[dict[str, Any]] = field(default_factory=list)
+    checksums: list[ChecksumResult] = field(default_factory=list)
     signature_ok: bool | None = None
 
     @property

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from sigv4core import rules
-from sigv4core.forensics import search
+from sigv4core.forensics import ForensicResult, search
 from sigv4core.model import Finding, Keyring, ParsedAuth, Verification, WireRequest
+from sigv4core.rank import finalize
 from sigv4core.report import build_record_line, comment_for, marker_for
 from sigv4core.verify import verify
 
@@ -19,6 +20,7 @@ from sigv4core.verify import verify
 class Inspection:
     verification: Verification
     findings: list[Finding]
+    headline: Finding | None
     record: dict[str, Any]
     comment: str
     marker: str
@@ -67,11 +69,13 @@ def inspect_request(
     verification: Verification | None = None,
     search_variants: bool = True,
     auth: ParsedAuth | None = None,
+    input_source: str = "live",
+    limits: Sequence[str] = (),
 ) -> Inspection:
     """Verify (unless a verification is given, e.g. from the streaming path), diagnose and
     build the record of one request."""
     v = verification if verification is not None else verify(req, keyring, now=now, auth=auth)
-    forensic = None
+    forensic: ForensicResult | None = None
     if (
         v.verdict == "invalid"
         and v.reason in ("signature_mismatch", "signed_header_missing")
@@ -88,8 +92,10 @@ def inspect_request(
         token_issuer=token_issuer,
         client_clock_ok=client_clock_ok,
         forensic=forensic,
+        input_source=input_source,
+        limits=list(limits),
     )
-    findings = rules.diagnose(ctx)
+    findings, headline = finalize(rules.diagnose(ctx))
     record, line = build_record_line(
         flow_id=flow_id,
         seen_at=seen_at,
@@ -97,10 +103,17 @@ def inspect_request(
         url=url,
         v=v,
         findings=findings,
+        headline=headline,
         response=response_summary(response),
     )
     insp = Inspection(
-        v, findings, record, comment_for(v, findings), marker_for(findings, v.verdict), line=line
+        v,
+        findings,
+        headline,
+        record,
+        comment_for(v, findings, headline),
+        marker_for(findings, v.verdict),
+        line=line,
     )
     if forensic is not None:
         insp.extra["forensic"] = forensic

@@ -42,25 +42,20 @@ def marker_for(findings: list[Finding], verdict: str) -> str:
 _SCHEME_NAME = {"sigv4": "SigV4", "sigv4a": "SigV4a", "sigv2": "SigV2", "none": "Unsigned"}
 
 
-def comment_for(v: Verification, findings: list[Finding]) -> str:
-    """One line a person understands: scheme, verdict, the first problem and its fix."""
-    head = f"{_SCHEME_NAME.get(v.auth.scheme, v.auth.scheme)} {v.verdict}"
-    # the specific cause first: the server's refusal and the bare mismatch say least
-    generic = ("SERVER_REJECTED", "SIGNATURE_MISMATCH")
-    main = (
-        next((f for f in findings if f.severity == "error" and f.code not in generic), None)
-        or next((f for f in findings if f.severity == "error"), None)
-        or next((f for f in findings if f.severity == "warning"), None)
-    )
-    if main is None:
-        return head
-    text = f"{head}: {main.code}: {main.message}"
-    if main.fix:
-        text += f" -> {main.fix}"
-    more = sum(1 for f in findings if f is not main and f.severity != "info")
-    if more:
-        text += f" (+{more} more)"
-    return text
+SCHEMA = 2  # report.md: the record format's version, raised on any incompatible change
+
+
+def comment_for(v: Verification, findings: list[Finding], headline: Finding | None) -> str:
+    """One line a person understands, the headline first: its code, message and fix,
+    then the scheme and verdict and how many more findings there are."""
+    state = f"{_SCHEME_NAME.get(v.auth.scheme, v.auth.scheme)} {v.verdict}"
+    if headline is None:
+        return state
+    text = f"{headline.code}: {headline.message}"
+    if headline.fix:
+        text += f" -> {headline.fix}"
+    more = sum(1 for f in findings if f is not headline and f.severity != "info")
+    return text + f" [{state}" + (f", +{more} more]" if more else "]")
 
 
 def iso_utc(when: datetime) -> str:
@@ -111,6 +106,7 @@ def build_record_line(
     v: Verification,
     findings: list[Finding],
     response: dict[str, Any] | None,
+    headline: Finding | None = None,
 ) -> tuple[dict[str, Any], str]:
     """The JSON record of report.md (field names and order as documented) and its JSON
     line, ready for the report."""
@@ -128,6 +124,7 @@ def build_record_line(
         auth["matched_variant"] = v.variant
     return _encode(
         {
+            "schema": SCHEMA,
             "flow_id": flow_id,
             "time": iso_utc(seen_at),
             "method": method,
@@ -137,6 +134,7 @@ def build_record_line(
             "credential_source": v.credential_source,
             "canonical_request": creq,
             "string_to_sign": v.string_to_sign,
+            "headline": headline.as_dict_short() if headline is not None else None,
             "findings": [f.as_dict() for f in findings],
             "response": response,
         }

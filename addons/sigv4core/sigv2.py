@@ -97,6 +97,16 @@ def s3_string_to_sign(req: WireRequest, auth: ParsedAuth, resource: str) -> str:
         lname = name.lower()
         if lname.startswith("x-amz-"):
             amz.setdefault(lname, []).append(value.strip())
+    if auth.location == "query":
+        # A presigned URL carries the x-amz-* headers it signed (the session token above all)
+        # as query parameters, and S3 reads them back as such headers (botocore
+        # HmacV1QueryAuth._inject_signature; S3 RESTAuthentication "Query string request
+        # authentication": x-amz-security-token is part of the string to sign).
+        for qname, qvalue in split_query(req.raw_query):
+            lname = percent_decode(qname).decode("utf-8", "replace").lower()
+            if lname.startswith("x-amz-") and lname not in amz:
+                qval = percent_decode(qvalue or "").decode("utf-8", "surrogateescape")
+                amz.setdefault(lname, []).append(qval.strip())
     custom = "".join(f"{k}:{','.join(amz[k])}\n" for k in sorted(amz))
     return "\n".join(lines) + "\n" + custom + resource
 

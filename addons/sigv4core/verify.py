@@ -16,12 +16,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sigv4core import awsmodel, keys
 from sigv4core import canonical as c
-from sigv4core import keys
 from sigv4core.authparse import SIGV4A_ALGORITHM, parse_auth
-from sigv4core.checksums import Checksum, algorithm_of
+from sigv4core.checksums import Checksum, ChecksumUnavailable, algorithm_of
 from sigv4core.chunked import AwsChunkedDecoder
-from sigv4core.model import Credential, Keyring, ParsedAuth, Verification, WireRequest
+from sigv4core.model import (
+    ChecksumResult,
+    Credential,
+    Keyring,
+    ParsedAuth,
+    Verification,
+    WireRequest,
+)
 from sigv4core.sigv2 import verify_sigv2
 
 STREAMING_SIGNED = {
@@ -34,18 +41,6 @@ STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 Checker = Callable[[str, str], bool]
-
-# Canonical query variants real signers produce, tried when the primary form does not match:
-# pure-Python botocore keeps raw pairs; form encoders read '+' as a space; AWS IoT appends
-# X-Amz-Security-Token to a presigned URL after signing.
-QUERY_VARIANTS: tuple[tuple[c.QueryMode, bool, bool], ...] = (
-    ("raw", False, False),
-    ("plus-space", False, False),
-    ("aws", True, False),
-    ("raw", True, False),
-    ("aws", False, True),  # S3 path signed exactly as sent
-    ("raw", False, True),
-)
 
 
 def make_checker(auth: ParsedAuth, cred: Credential) -> Checker:
@@ -89,29 +84,36 @@ def build_canonical_request(
     auth: ParsedAuth,
     payload_line: str,
     *,
-    query_mode: c.QueryMode = "aws",
     s3_rules: bool | None = None,
     token_unsigned: bool = False,
-    raw_path: bool = False,
+    uri: str | None = None,
+    query: str | None = None,
 ) -> tuple[str, list[str]]:
-    """The canonical request for a SigV4/SigV4a request as seen, and the signed headers
-    that are absent. ``s3_rules`` overrides the path rules chosen from the scope."""
+    """The canonical request AWS computes for a SigV4/SigV4a request as seen
+    (:mod:`sigv4core.awsmodel`), and the signed headers that are absent.
+
+    ``s3_rules`` overrides the path rules chosen from the scope; ``token_unsigned`` leaves
+    X-Amz-Security-Token out of a presigned query (the services that accept that, E7);
+    ``uri``/``query`` replace those lines (a signer's form, for the diagnosis)."""
     s3 = is_s3(auth) if s3_rules is None else s3_rules
-    # raw_path: S3 signers that sign the path exactly as given (awscrt without double encoding)
-    uri = (
-        req.path or "/"
-        if raw_path
-        else c.canonical_uri(req.path, normalize=not s3, double_encode=not s3)
-    )
-    exclude: tuple[str, ...] = ("X-Amz-Signature",) if auth.location == "query" else ()
-    if token_unsigned:
-        # presigned URLs to which the session token was appended after signing (AWS IoT)
-        exclude += ("X-Amz-Security-Token",)
-    query = c.canonical_query(c.split_query(req.raw_query), mode=query_mode, exclude=exclude)
+    if uri is None:
+        uri = awsmodel.canonical_uri(req.path, s3=s3)
+    if query is None:
+        query = awsmodel.canonical_query(
+            req.raw_query, exclude=excluded_params(auth, token_unsigned)
+        )
     block, missing = c.canonical_headers(header_list_for_signing(req, auth), auth.signed_headers)
     return c.canonical_request(
         req.method, uri, query, block, auth.signed_headers, payload_line
     ), missing
+
+
+def excluded_params(auth: ParsedAuth, token_unsigned: bool = False) -> tuple[str, ...]:
+    """Query parameters outside the signature: a presigned URL's own X-Amz-Signature, and
+    its session token where the service signs without it."""
+    if auth.location != "query":
+        return ()
+    return ("X-Amz-Signature", "X-Amz-Security-Token") if token_unsigned else ("X-Amz-Signature",)
 
 
 def scope_string(auth: ParsedAuth) -> str:
@@ -202,10 +204,12 @@ class VerifySession:
         now: datetime | None = None,
         s3_rules: bool | None = None,
         auth: ParsedAuth | None = None,
+        token_outside_signature: bool | None = None,
     ) -> None:
         self.req = req
         self.now = now
         self.s3_rules = s3_rules
+        self.token_outside_signature = token_outside_signature
         self.auth = auth if auth is not None else parse_auth(req)
         self.cred: Credential | None = None
         self.body_seen = 0
@@ -218,6 +222,8 @@ class VerifySession:
         self._chunk_count = 0
         self._header_checksums: list[tuple[str, str, Checksum]] = []
         self._trailer_checksums: dict[str, Checksum] = {}
+        # algorithms that need a module not installed here: (location, declared, module)
+        self._unavailable: dict[str, tuple[str, str | None, str]] = {}
         self._error: str | None = None
         try:
             self._setup(keyring)
@@ -240,12 +246,18 @@ class VerifySession:
                 self._chain = _ChunkChain(auth, self.cred, STREAMING_SIGNED[mode][0] == "sigv4a")
             for name in (self.req.header("x-amz-trailer") or "").split(","):
                 algo = algorithm_of(name)
-                if algo:
-                    self._trailer_checksums[algo] = Checksum(algo)
+                if algo and algo not in self._unavailable:
+                    try:
+                        self._trailer_checksums[algo] = Checksum(algo)
+                    except ChecksumUnavailable as exc:
+                        self._unavailable[algo] = ("trailer", None, exc.module)
         for name, value in self.req.headers:
             algo = algorithm_of(name)
-            if algo and algo not in self._trailer_checksums:
-                self._header_checksums.append((algo, value.strip(), Checksum(algo)))
+            if algo and algo not in self._trailer_checksums and algo not in self._unavailable:
+                try:
+                    self._header_checksums.append((algo, value.strip(), Checksum(algo)))
+                except ChecksumUnavailable as exc:
+                    self._unavailable[algo] = ("header", value.strip(), exc.module)
 
     # -- body ---------------------------------------------------------------------------
     def body_unknown(self) -> None:
@@ -390,7 +402,18 @@ class VerifySession:
         v.payload_line = line
         if auth.payload != line:
             v.auth = auth.with_payload(line)
-        creq, missing = build_canonical_request(req, auth, line, s3_rules=self.s3_rules)
+        token_out = bool(
+            auth.location == "query"
+            and auth.session_token
+            and (
+                awsmodel.token_outside_signature(auth.scope.service if auth.scope else None)
+                if self.token_outside_signature is None
+                else self.token_outside_signature
+            )
+        )
+        creq, missing = build_canonical_request(
+            req, auth, line, s3_rules=self.s3_rules, token_unsigned=token_out
+        )
         v.canonical_request = creq
         v.string_to_sign = c.string_to_sign(
             auth.algorithm, auth.amz_date or "", scope_string(auth), creq
@@ -401,39 +424,79 @@ class VerifySession:
             return v
         check = make_checker(auth, cred)
         ok = check(v.string_to_sign, auth.signature)
+        s3 = is_s3(auth) if self.s3_rules is None else self.s3_rules
         if not ok:
-            s3 = is_s3(auth) if self.s3_rules is None else self.s3_rules
-            for mode, unsigned_token, raw_path in QUERY_VARIANTS:
-                if unsigned_token and (auth.location != "query" or not auth.session_token):
-                    continue
-                if raw_path and not s3:
-                    continue
-                alt, _ = build_canonical_request(
-                    req,
-                    auth,
-                    line,
-                    query_mode=mode,
-                    s3_rules=self.s3_rules,
-                    token_unsigned=unsigned_token,
-                    raw_path=raw_path,
-                )
-                if alt == creq:
-                    continue
-                alt_sts = c.string_to_sign(
-                    auth.algorithm, auth.amz_date or "", scope_string(auth), alt
-                )
-                if check(alt_sts, auth.signature):
-                    ok = True
-                    v.variant = (
-                        ("path:as-sent," if raw_path else "")
-                        + f"query:{mode}"
-                        + (":token-unsigned" if unsigned_token else "")
-                    )
-                    v.canonical_request, v.string_to_sign = alt, alt_sts
-                    break
+            self._signer_form(v, check, line, s3, token_out)
+        if "+" in req.target or "%2" in req.path:  # cheap pre-test for contested readings
+            self._contested(v, check, line, s3, token_out, ok)
         v.signature_ok = ok
         self._decide(v, ok, line, body_sha)
         return v
+
+    def _sts(self, creq: str) -> str:
+        auth = self.auth
+        return c.string_to_sign(auth.algorithm, auth.amz_date or "", scope_string(auth), creq)
+
+    def _signer_form(
+        self, v: Verification, check: Checker, line: str, s3: bool, token_out: bool
+    ) -> None:
+        """Which canonical form a real signer computed, when AWS's does not match: the
+        verdict stays invalid, and the finding names the characters that differ."""
+        req, auth = self.req, self.auth
+        aws_lines = (v.canonical_request or "").split("\n", 3)
+        exclude = excluded_params(auth, token_out)
+        tried: set[tuple[str, str]] = set()
+        for form in awsmodel.forms_for(s3):
+            alt_line = awsmodel.build_form(form, req.path, req.raw_query, exclude, s3)
+            index = 1 if form.part == "path" else 2
+            if alt_line == aws_lines[index] or (form.part, alt_line) in tried:
+                continue  # the first form that gives a line names it
+            tried.add((form.part, alt_line))
+            kw = {"uri": alt_line} if form.part == "path" else {"query": alt_line}
+            alt, _ = build_canonical_request(
+                req, auth, line, s3_rules=s3, token_unsigned=token_out, **kw
+            )
+            if check(self._sts(alt), auth.signature):
+                v.variant = form.name
+                v.encoding = {
+                    "part": form.part,
+                    "form": form.name,
+                    "signer_did": form.description,
+                    "aws_line": aws_lines[index],
+                    "signed_line": alt_line,
+                    "raw": awsmodel.raw_characters(alt_line, aws_lines[index]),
+                    "over_encoded": awsmodel.over_encoded(alt_line, aws_lines[index]),
+                }
+                return
+
+    def _contested(
+        self, v: Verification, check: Checker, line: str, s3: bool, token_out: bool, ok: bool
+    ) -> None:
+        """Characters AWS's services are reported to read two ways (a raw '+', an S3
+        '%2F'): note each reading on which the verdict rests."""
+        req = self.req
+        exclude = excluded_params(self.auth, token_out)
+        for reading in awsmodel.contested_for(s3, req.path, req.raw_query):
+            alt_line = reading.build(req.path if reading.part == "path" else req.raw_query, exclude)
+            kw = {"uri": alt_line} if reading.part == "path" else {"query": alt_line}
+            alt, _ = build_canonical_request(
+                req, self.auth, line, s3_rules=s3, token_unsigned=token_out, **kw
+            )
+            if alt == v.canonical_request:
+                continue
+            other_ok = check(self._sts(alt), self.auth.signature)
+            if ok != other_ok:
+                v.ambiguity.append(
+                    {
+                        "reading": reading.name,
+                        "part": reading.part,
+                        "character": reading.character,
+                        "model_reading": reading.model,
+                        "other_reading": reading.other,
+                        "matches": reading.model if ok else reading.other,
+                        "evidence": list(reading.evidence),
+                    }
+                )
 
     def _body_facts(self, v: Verification) -> None:
         dec = self._decoder
@@ -444,33 +507,41 @@ class VerifySession:
             trailer_values = dict(dec.trailers)
             for algo, ck in self._trailer_checksums.items():
                 expected = trailer_values.get(f"x-amz-checksum-{algo}")
+                actual = ck.b64()
                 v.checksums.append(
-                    {
-                        "algorithm": algo,
-                        "location": "trailer",
-                        "expected": expected,
-                        "actual": ck.b64(),
-                        "ok": expected is not None and expected == ck.b64(),
-                    }
+                    ChecksumResult(
+                        algo,
+                        "trailer",
+                        expected,
+                        actual,
+                        expected is not None and expected == actual,
+                    )
                 )
         if self.body_known and (dec is None or dec.done):
             for algo, expected, ck in self._header_checksums:
+                actual = ck.b64()
                 v.checksums.append(
-                    {
-                        "algorithm": algo,
-                        "location": "header",
-                        "expected": expected,
-                        "actual": ck.b64(),
-                        "ok": expected == ck.b64(),
-                    }
+                    ChecksumResult(algo, "header", expected, actual, expected == actual)
                 )
+        for algo, (where, declared, module) in self._unavailable.items():
+            if where == "trailer" and dec is not None:
+                declared = dict(dec.trailers).get(f"x-amz-checksum-{algo}")
+            v.checksums.append(
+                ChecksumResult(algo, where, declared, None, None, unavailable=module)  # type: ignore[arg-type]
+            )
+        if not self.body_known:
+            payload = self.auth.payload or ""
+            if payload.startswith("STREAMING-") or _HEX64.match(payload) or self._header_checksums:
+                v.body_unchecked = "the body was streamed or not kept"
 
     def _decide(self, v: Verification, sig_ok: bool, line: str, body_sha: str | None) -> None:
-        auth, dec, chain = self.auth, self._decoder, self._chain
+        dec, chain = self._decoder, self._chain
         problems: list[tuple[str, dict[str, Any]]] = []
         if v.missing_headers:
             problems.append(("signed_header_missing", {"headers": v.missing_headers}))
-        if not sig_ok:
+        if not sig_ok and v.encoding is not None:
+            problems.append((f"{v.encoding['part']}_encoding", dict(v.encoding)))
+        elif not sig_ok:
             problems.append(("signature_mismatch", {}))
         if _HEX64.match(line) and body_sha is not None and body_sha != line.lower():
             problems.append(("payload_hash_mismatch", {"signed": line, "body": body_sha}))
@@ -517,9 +588,6 @@ class VerifySession:
             v.detail = problems[0][1]
             if len(problems) > 1:
                 v.detail = {**v.detail, "also": [p[0] for p in problems[1:]]}
-        elif not self.body_known and (auth.payload or "").startswith("STREAMING-"):
-            v.verdict = "valid"
-            v.detail = {"note": "seed signature verified; the streamed body was not seen"}
         else:
             v.verdict = "valid"
 
@@ -531,13 +599,22 @@ def verify(
     now: datetime | None = None,
     s3_rules: bool | None = None,
     auth: ParsedAuth | None = None,
+    token_outside_signature: bool | None = None,
 ) -> Verification:
     """Verify one request whose whole body is known (``req.body is None``: unknown body).
 
-    ``s3_rules`` forces S3's path rules (True) or the other services' (False); by default
-    the scope's service decides.
+    ``s3_rules`` forces S3's path rules (True) or the other services' (False), and
+    ``token_outside_signature`` whether a presigned URL's session token is outside its
+    signature; by default the scope's service decides both (:mod:`sigv4core.awsmodel`).
     """
-    session = VerifySession(req, keyring, now=now, s3_rules=s3_rules, auth=auth)
+    session = VerifySession(
+        req,
+        keyring,
+        now=now,
+        s3_rules=s3_rules,
+        auth=auth,
+        token_outside_signature=token_outside_signature,
+    )
     if req.body is None:
         session.body_unknown()
     else:
