@@ -173,13 +173,23 @@ class _Snapshot:
     ``headers.fields`` tuple on every change, so keeping a reference is a true snapshot;
     decoding waits until the flow is inspected."""
 
-    __slots__ = ("method", "target", "fields", "timestamp")
+    __slots__ = ("method", "target", "fields", "timestamp", "body", "body_seen")
 
     def __init__(self, req: http.Request) -> None:
         self.method = req.data.method
         self.target = req.data.path
         self.fields = req.headers.fields
         self.timestamp = req.timestamp_start or time.time()
+        self.body: bytes | None = None  # the body as the client sent it (``request`` hook)
+        self.body_seen = False
+
+    def keep_body(self, req: http.Request) -> None:
+        """Take the body at our ``request`` hook: scripts run before modify_body and map
+        local, so this is the client's (a reference to immutable bytes, not a copy)."""
+        self.body, self.body_seen = req.raw_content, True
+
+    def body_changed(self, req: http.Request) -> bool:
+        return self.body_seen and req.raw_content is not self.body and req.raw_content != self.body
 
     def unchanged(self, req: http.Request) -> bool:
         """Whether ``req`` still has this head (the usual case: nothing in the proxy edits it).
@@ -199,6 +209,36 @@ class _Snapshot:
         if b"expect" in self.target.lower():  # X-Amz-SignedHeaders of a presigned URL
             return True
         return any(k.lower() == b"authorization" and b"expect" in v.lower() for k, v in self.fields)
+
+
+def _input_source(f: http.HTTPFlow) -> str:
+    """``live``, ``file`` (read from a .mitm file) or ``har``: mitmproxy's HAR import gives
+    every flow the client address 127.0.0.1:0 (mitmproxy.io.har.request_to_flow), which no
+    real connection has."""
+    if f.live:
+        return "live"
+    c = f.client_conn
+    if c.peername == ("127.0.0.1", 0) and c.sockname == ("127.0.0.1", 0):
+        return "har"
+    return "file"
+
+
+def _body_change(client: WireRequest, sent: http.Request, payload: str | None) -> Any:
+    """The proxy changed the body (modify_body, map_local, another addon)."""
+    from sigv4core.model import fingerprint
+    from sigv4core.rules import ProxyChange
+
+    def shown(body: bytes | None) -> str:
+        return "unknown" if body is None else f"{len(body)} bytes, {fingerprint(body)}"
+
+    p = payload or ""
+    signed = p != "UNSIGNED-PAYLOAD" and p != "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    cause = (
+        "modify_body option"
+        if _opt("modify_body")
+        else ("map_local option" if _opt("map_local") else "another addon")
+    )
+    return ProxyChange("body", None, shown(client.body), shown(sent.raw_content), cause, signed)
 
 
 def _log_lines(lines: list[tuple[int, str]]) -> None:
@@ -426,6 +466,9 @@ class SigV4Inspector:
     def request(self, f: http.HTTPFlow) -> None:
         if f.id not in self._snap and len(self._snap) < MAX_PENDING:
             self._snap[f.id] = _Snapshot(f.request)  # replayed flows that skipped requestheaders
+        snap = self._snap.get(f.id)
+        if snap is not None and not callable(f.request.stream):
+            snap.keep_body(f.request)
         if len(self._pending) < MAX_PENDING:
             self._pending[f.id] = f
 
@@ -600,7 +643,8 @@ class SigV4Inspector:
         sent = f.request
         d = sent.data
         head = snap if snap is not None and not snap.unchanged(sent) else None
-        unchanged = head is None
+        body_changed = snap is not None and snap.body_changed(sent)
+        unchanged = head is None and not body_changed
         method, target, fields = (
             (d.method, d.path, d.headers.fields)
             if head is None
@@ -623,7 +667,7 @@ class SigV4Inspector:
             method=method,
             target=target,
             fields=fields,
-            body=sent.raw_content,
+            body=snap.body if body_changed and snap is not None else sent.raw_content,
             scheme=sent.scheme,
             h2_authority=_h2_authority(sent),
             default_authority=_default_authority(sent),
@@ -633,10 +677,14 @@ class SigV4Inspector:
             response_fields=rfields,
             response_body=rbody,
             verification=streamed,
+            input_source=_input_source(f),
         )
         if not unchanged:
             client = cap.wire()
-            changes = self._proxy_changes(client, sent, parse_auth(client).signed_headers)
+            auth = parse_auth(client)
+            changes = self._proxy_changes(client, sent, auth.signed_headers)
+            if body_changed:
+                changes.append(_body_change(client, sent, auth.payload))
             cap = cap._replace(proxy_changes=tuple(changes))
         return cap
 
@@ -897,22 +945,27 @@ class SigV4Inspector:
                 lines.append((level, line))
 
     def _line(self, out: Outcome) -> tuple[int, str]:
-        """One line per AWS flow (colored when the terminal takes it), the diagnosis under
-        it, and the level to log it at."""
+        """One line per AWS flow (colored when the terminal takes it): the headline's code
+        and the verdict first, the request, then the headline's message and fix under it,
+        and the level to log it at."""
         rec = out.record
         color = self._colored()
-        parts = [
-            _paint("[sigv4] ", "bold", color),
-            _paint(f"{rec['verdict'].upper():10}", VERDICT_STYLE.get(rec["verdict"], ""), color),
+        head = rec.get("headline")
+        parts = [_paint("[sigv4] ", "bold", color)]
+        if head:
+            style = {"error": "red", "warning": "yellow"}.get(head["severity"], "")
+            parts.append(_paint(f"{head['code']} ", style, color))
+        parts += [
+            _paint(f"({rec['verdict']})", VERDICT_STYLE.get(rec["verdict"], ""), color),
             _paint(f" {rec['method']} {rec['url'][:120]}", "", color),
         ]
-        for d in rec["findings"]:
-            if d["severity"] != "info":
-                style = "red" if d["severity"] == "error" else "yellow"
-                parts.append(_paint(f"  {d['code']}", style, color))
-        if out.marker:
+        others = [d["code"] for d in rec["findings"][1:] if d["severity"] != "info"]
+        if others:
+            parts.append(_paint(f"  +{','.join(others[:6])}", "dim", color))
+        if out.marker and head:
             style = "dim" if out.marker != ":x:" else ""
-            parts.append("\n" + _paint(f"         {out.comment}", style, color))
+            text = f"{head['message']} -> {head['fix']}" if head["fix"] else head["message"]
+            parts.append("\n" + _paint(f"         {text}", style, color))
         level = logging.WARNING if out.marker == ":x:" else logging.INFO
         return level, "".join(parts)
 

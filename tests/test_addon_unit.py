@@ -103,7 +103,7 @@ async def test_valid_invalid_and_report(addon_mod, tmp_path: Path) -> None:  # t
 
 async def test_capture_failure_still_gives_a_record(addon_mod, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A failure while capturing the flow (here: in the proxy-change analysis) leaves an
-    ``unverified`` INTERNAL record, not silence."""
+    ``unverified`` CHECK_UNAVAILABLE record, not silence."""
     a = addon_mod.SigV4Inspector()
 
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -119,7 +119,7 @@ async def test_capture_failure_still_gives_a_record(addon_mod, monkeypatch) -> N
         a.response(f)
     rec = f.metadata["sigv4"]
     assert rec["verdict"] == "unverified", rec
-    assert [x["code"] for x in rec["findings"]] == ["INTERNAL"]
+    assert [x["code"] for x in rec["findings"]] == ["CHECK_UNAVAILABLE"]
 
 
 async def test_in_proxy_header_change_is_named(addon_mod) -> None:  # type: ignore[no-untyped-def]
@@ -144,6 +144,68 @@ async def test_in_proxy_header_change_is_named(addon_mod) -> None:  # type: igno
         mods[0]["evidence"]["header"] == "x-amz-target"
         and mods[0]["evidence"]["cause"] == "another addon"
     )
+
+
+async def test_body_changed_by_modify_body_is_attributed_to_the_proxy(addon_mod) -> None:  # type: ignore[no-untyped-def]
+    """modify_body rewrites the body after our request hook: the request verifies as the
+    client sent it, and the change is named with the option that made it."""
+    from mitmproxy.addons import modifybody, proxyserver
+
+    a = addon_mod.SigV4Inspector()
+    mb = modifybody.ModifyBody()
+    with taddons.context(a, mb, proxyserver.Proxyserver()) as tctx:
+        tctx.configure(mb, modify_body=["/~q/Limit/Lmt"])
+        a.store.add(Credential(AKID, SECRET, source="profile:test"))
+        wire = capture("dynamodb", lambda c: c.list_tables(Limit=5))
+        f = flow_for(wire)
+        f.live, resp, f.response = True, f.response, None
+        a.requestheaders(f)
+        a.request(f)  # scripts run before modifybody
+        mb.request(f)
+        f.response = resp
+        assert f.request.raw_content == b'{"Lmt": 5}' 
+        a.response(f)
+    rec = f.metadata["sigv4"]
+    assert rec["verdict"] == "valid", rec["findings"]
+    head = rec["headline"]
+    assert head["code"] == "PAYLOAD_HASH_MISMATCH" and "modify_body option" in head["message"]
+    assert rec["findings"][0]["evidence"]["where"] == "in-proxy"
+    assert "SIGNATURE_MISMATCH" not in {x["code"] for x in rec["findings"]}
+
+
+async def test_flows_read_from_a_har_file_say_the_bytes_may_be_lost(addon_mod) -> None:  # type: ignore[no-untyped-def]
+    """mitmproxy's HAR import keeps decoded text and drops Content-Encoding: a body that no
+    longer matches its signature is the file's fault, not the client's."""
+    from mitmproxy.io.har import request_to_flow
+
+    a = addon_mod.SigV4Inspector()
+    wire = capture("dynamodb", lambda c: c.list_tables())
+    entry = {
+        "startedDateTime": "2026-12-06T10:00:00.000Z",
+        "time": 5,
+        "request": {
+            "method": "POST",
+            "url": "https://" + wire.host + wire.target,
+            "httpVersion": "HTTP/1.1",
+            "headers": [{"name": k, "value": v} for k, v in wire.headers],
+            "postData": {"text": '{"decoded": "text"}'},
+        },
+        "response": {
+            "status": 200,
+            "httpVersion": "HTTP/1.1",
+            "headers": [],
+            "content": {"text": ""},
+        },
+    }
+    f = request_to_flow(entry)
+    f.live = False
+    with taddons.context(a):
+        a.store.add(Credential(AKID, SECRET, source="profile:test"))
+        a.request(f)
+        a.response(f)
+    rec = f.metadata["sigv4"]
+    assert rec["verdict"] == "invalid"
+    assert rec["headline"]["code"] == "INPUT_LOST_BYTES"
 
 
 async def test_unsigned_aws_endpoint_and_options(addon_mod) -> None:  # type: ignore[no-untyped-def]
@@ -415,43 +477,49 @@ async def test_chunked_upload_streams_by_its_decoded_length(
 
 
 def test_flow_line_plain_colored_and_safe(addon_mod, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The line per AWS flow: verdict, method, URL and the codes of problems, the diagnosis
-    under it; ANSI colours only on a terminal; control characters of the URL escaped."""
+    """The line per AWS flow starts with the headline's code, then the verdict, method, URL
+    and the other problems' codes; the headline's message and fix under it; ANSI colours
+    only on a terminal; control characters of the URL escaped."""
     from sigv4core.capture import Outcome
 
     caplog.set_level(logging.INFO, logger="sigv4")
+    head = {
+        "code": "SIGNED_HEADER_MISSING",
+        "severity": "error",
+        "message": "A cause.",
+        "fix": "The fix.",
+    }
     record = {
         "verdict": "invalid",
         "method": "PUT",
         "url": "https://b.s3.amazonaws.com/k\x1b[2J",
+        "headline": head,
         "findings": [
-            {"code": "SIGNED_HEADER_MISSING", "severity": "error"},
+            head,
             {"code": "CLOCK_SKEW", "severity": "warning"},
-            {"code": "SIGV2_USED", "severity": "info"},
+            {"code": "UNSIGNED_PAYLOAD", "severity": "info"},
         ],
     }
-    out = Outcome("f1", record, "", "SigV4 invalid: a cause.", ":x:", "invalid", ())
+    out = Outcome("f1", record, "", "SIGNED_HEADER_MISSING: A cause.", ":x:", "invalid", ())
     a = addon_mod.SigV4Inspector()
     monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: False)
-    assert a._line(out) == (
-        logging.WARNING,
-        "[sigv4] INVALID    PUT https://b.s3.amazonaws.com/k\\x1b[2J"
-        "  SIGNED_HEADER_MISSING  CLOCK_SKEW\n         SigV4 invalid: a cause.",
+    plain = (
+        "[sigv4] SIGNED_HEADER_MISSING (invalid) PUT https://b.s3.amazonaws.com/k\\x1b[2J"
+        "  +CLOCK_SKEW\n         A cause. -> The fix."
     )
+    assert a._line(out) == (logging.WARNING, plain)
     monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: True)
     level, msg = a._line(out._replace(marker=":warning:"))
     assert level == logging.INFO
-    assert msg.startswith("\x1b[1m[sigv4] \x1b[0m\x1b[1;31mINVALID   \x1b[0m PUT ")
-    assert "\x1b[31m  SIGNED_HEADER_MISSING\x1b[0m\x1b[33m  CLOCK_SKEW\x1b[0m" in msg
-    assert msg.endswith("\n\x1b[2m         SigV4 invalid: a cause.\x1b[0m")
+    assert msg.startswith("\x1b[1m[sigv4] \x1b[0m\x1b[31mSIGNED_HEADER_MISSING \x1b[0m")
+    assert "\x1b[1;31m(invalid)\x1b[0m PUT " in msg
+    assert "\x1b[2m  +CLOCK_SKEW\x1b[0m" in msg
+    assert msg.endswith("\n\x1b[2m         A cause. -> The fix.\x1b[0m")
     assert "\x1b[2J" not in msg
     # mitmweb and the console UI show the log in their own event list: no ANSI codes there,
     # in the lines or the summary table, even when started from a terminal
     a._has_view = True
-    assert a._line(out)[1] == (
-        "[sigv4] INVALID    PUT https://b.s3.amazonaws.com/k\\x1b[2J"
-        "  SIGNED_HEADER_MISSING  CLOCK_SKEW\n         SigV4 invalid: a cause."
-    )
+    assert a._line(out)[1] == plain
     a.counts["invalid"] += 1
     a.codes["SIGNED_HEADER_MISSING"] += 1
     assert "SIGNED_HEADER_MISSING" in a.summary_text()

@@ -67,7 +67,12 @@ def s3_canonical_resources(req: WireRequest) -> list[str]:
     for name, value in split_query(req.raw_query):
         key = percent_decode(name).decode("utf-8", "replace")
         if key in S3_SUBRESOURCES:
-            val = None if value is None else percent_decode(value).decode("utf-8", "replace")
+            # a raw '+' is a space to S3 (awsmodel E6)
+            val = (
+                None
+                if value is None
+                else percent_decode(value, plus_is_space=True).decode("utf-8", "replace")
+            )
             subs.append((key, val))
     subs.sort(key=lambda kv: kv[0])
     qs = "&".join(k if v is None else f"{k}={v}" for k, v in subs)
