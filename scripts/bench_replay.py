@@ -78,8 +78,8 @@ from mitmproxy import connection, http, io  # noqa: E402
 
 from proxyharness import MITMDUMP, clean_aws_env  # noqa: E402
 from signing import AKID, SECRET, to_wire  # noqa: E402
-from sigv4core.model import Credential, DictKeyring, WireRequest  # noqa: E402
-from sigv4core.verify import verify  # noqa: E402
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest  # noqa: E402
+from sigv4_inspector.core.verify import verify  # noqa: E402
 
 ADDON = ROOT / "addons" / "sigv4.py"
 TARGET = 1.10
@@ -642,14 +642,14 @@ SECTIONS = (  # the addon's methods timed (inclusive) by profile_addon
     "_inspect_inline",
     "_annotate",
 )
-# the core functions the inspector calls, as sigv4core.flowinspect names them
+# the core functions the inspector calls, as sigv4_inspector.core.inspect names them
 CORE_SECTIONS = ("inspect_request", "parse_auth", "parse_response")
 
 
 def _instrument(mod: ModuleType) -> StepTimers:
     """Wrap the addon's methods and the module functions it calls (in this private copy of
     the module) with timers."""
-    import sigv4core.flowinspect as fi
+    import sigv4_inspector.core.inspect as fi
 
     timers = StepTimers()
     for m in SECTIONS:

@@ -61,8 +61,8 @@ from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
 from proxyharness import Proxy  # noqa: E402
-from sigv4core.model import Credential, DictKeyring, WireRequest  # noqa: E402
-from sigv4core.verify import VerifySession  # noqa: E402
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest  # noqa: E402
+from sigv4_inspector.core.verify import VerifySession  # noqa: E402
 
 MODE = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

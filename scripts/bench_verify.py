@@ -26,10 +26,10 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
-from sigv4core import keys  # noqa: E402
-from sigv4core.forensics import search  # noqa: E402
-from sigv4core.model import Credential, DictKeyring, Verification, WireRequest  # noqa: E402
-from sigv4core.verify import VerifySession, verify  # noqa: E402
+from sigv4_inspector.core import keys  # noqa: E402
+from sigv4_inspector.core.forensics import search  # noqa: E402
+from sigv4_inspector.core.model import Credential, DictKeyring, Verification, WireRequest  # noqa: E402
+from sigv4_inspector.core.verify import VerifySession, verify  # noqa: E402
 
 AKID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="bench")])
@@ -96,7 +96,7 @@ def bench_small(n: int) -> tuple[float, float]:
 
 
 def sigv4a_request() -> WireRequest:
-    from sigv4core import canonical as c
+    from sigv4_inspector.core import canonical as c
 
     date = "20261123T000000Z"
     headers = [
@@ -119,8 +119,8 @@ def sigv4a_request() -> WireRequest:
 
 def chunked_body(mib: int, chunk: int = 65536) -> tuple[WireRequest, bytes]:
     """An aws-chunked upload signed with STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER."""
-    from sigv4core import canonical as c
-    from sigv4core.checksums import Checksum
+    from sigv4_inspector.core import canonical as c
+    from sigv4_inspector.core.checksums import Checksum
 
     date, scope = "20261123T000000Z", "20261123/us-east-1/s3/aws4_request"
     data = bytes(range(256)) * (chunk // 256)

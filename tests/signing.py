@@ -12,7 +12,7 @@ import boto3
 import botocore.config
 from botocore.awsrequest import AWSResponse
 
-from sigv4core.model import WireRequest
+from sigv4_inspector.core.model import WireRequest
 
 AKID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import subprocess
@@ -17,20 +16,72 @@ from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow, tutils
 
 from signing import AKID, SECRET, capture
-from sigv4core.model import Credential
+from sigv4_inspector.core.model import Credential
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Sigv4:
+    """The addon as mitmproxy loads it (``make_addons``), driven hook by hook."""
+
+    def __init__(self) -> None:
+        from sigv4_inspector.addon import make_addons
+
+        self.addons = make_addons()
+        self.state = self.addons[0].state
+        self.inspector = next(x for x in self.addons if type(x).__name__ == "Inspector")
+        self.commands = next(x for x in self.addons if type(x).__name__ == "Commands")
+        self.capture = self.inspector.capture
+        self.tap = self.inspector.tap
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        return self.state.store
+
+    def hook(self, name: str, *args: Any) -> None:
+        for a in self.addons:
+            fn = getattr(a, name, None)
+            if fn is not None:
+                fn(*args)
+
+    def requestheaders(self, f: http.HTTPFlow) -> None:
+        self.hook("requestheaders", f)
+
+    def request(self, f: http.HTTPFlow) -> None:
+        self.hook("request", f)
+
+    def response(self, f: http.HTTPFlow) -> None:
+        self.hook("response", f)
+
+    def cycle(self, f: http.HTTPFlow) -> None:
+        self.requestheaders(f)
+        self.request(f)
+        self.response(f)
+
+    def done(self) -> None:
+        self.hook("done")
+
+    async def recorded(self, f: http.HTTPFlow) -> dict[str, Any]:
+        """The flow's record, once written (a streamed body is hashed on a thread)."""
+        for _ in range(250):
+            if "sigv4" in f.metadata:
+                break
+            await asyncio.sleep(0.02)
+        rec: dict[str, Any] = f.metadata["sigv4"]
+        return rec
+
+    async def settled(self) -> None:
+        """Wait until the credentials finished loading (their thread)."""
+        for _ in range(200):
+            if self.state.credentials_ready:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0)
+
+
 @pytest.fixture
-def addon_mod():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "sigv4_addon_under_test", ROOT / "addons" / "sigv4.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def addon():  # type: ignore[no-untyped-def]
+    return Sigv4()
 
 
 @pytest.fixture(autouse=True)
@@ -62,14 +113,14 @@ def flow_for(wire, status: int = 200, body: bytes = b""):  # type: ignore[no-unt
     return tflow.tflow(req=req, resp=resp)
 
 
-async def test_valid_invalid_and_report(addon_mod, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    a = addon_mod.SigV4Inspector()
+async def test_valid_invalid_and_report(addon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = addon
     report = tmp_path / "r.jsonl"
-    with taddons.context(a) as tctx:
-        tctx.configure(a, sigv4_report=str(report))
+    with taddons.context(*a.addons) as tctx:  # noqa: F841
+        tctx.configure(a.addons[0], sigv4_report=str(report))
         a.store.add(Credential(AKID, SECRET, source="profile:test"))
         good = flow_for(capture("dynamodb", lambda c: c.list_tables()))
-        await tctx.cycle(a, good)
+        a.cycle(good)
         wire = capture("dynamodb", lambda c: c.list_tables())
         bad = flow_for(wire)
         bad.request.headers["X-Amz-Target"] = "DynamoDB_20120810.DeleteTable"
@@ -77,8 +128,10 @@ async def test_valid_invalid_and_report(addon_mod, tmp_path: Path) -> None:  # t
         a.request(bad)
         a.response(bad)
         plain = tflow.tflow(resp=True)  # not AWS: untouched, unrecorded
-        await tctx.cycle(a, plain)
-        await asyncio.sleep(addon_mod.FLUSH_S + 0.1)  # the report is flushed on a timer
+        a.cycle(plain)
+        from sigv4_inspector.addon.report import FLUSH_S
+
+        await asyncio.sleep(FLUSH_S + 0.1)  # the report is flushed on a timer
         lines = [json.loads(x) for x in report.read_text().splitlines()]
     assert good.metadata["sigv4"]["verdict"] == "valid" and good.marked == "", good.comment
     assert bad.metadata["sigv4"]["verdict"] == "invalid" and bad.marked == ":x:"
@@ -101,20 +154,22 @@ async def test_valid_invalid_and_report(addon_mod, tmp_path: Path) -> None:  # t
     assert SECRET not in report.read_text()
 
 
-async def test_capture_failure_still_gives_a_record(addon_mod, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_capture_failure_still_gives_a_record(addon, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A failure while capturing the flow (here: in the proxy-change analysis) leaves an
     ``unverified`` CHECK_UNAVAILABLE record, not silence."""
-    a = addon_mod.SigV4Inspector()
+    a = addon
 
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("injected")
 
-    with taddons.context(a):
+    with taddons.context(*a.addons):
         a.store.add(Credential(AKID, SECRET, source="profile:test"))
         f = flow_for(capture("dynamodb", lambda c: c.list_tables()))
         a.requestheaders(f)
         f.request.headers["X-Amz-Target"] = "DynamoDB_20120810.DeleteTable"  # changed in the proxy
-        monkeypatch.setattr(a, "_proxy_changes", boom)
+        import sigv4_inspector.addon.capture as capmod
+
+        monkeypatch.setattr(capmod, "proxy_changes", boom)
         a.request(f)
         a.response(f)
     rec = f.metadata["sigv4"]
@@ -122,12 +177,12 @@ async def test_capture_failure_still_gives_a_record(addon_mod, monkeypatch) -> N
     assert [x["code"] for x in rec["findings"]] == ["CHECK_UNAVAILABLE"]
 
 
-async def test_in_proxy_header_change_is_named(addon_mod) -> None:  # type: ignore[no-untyped-def]
-    a = addon_mod.SigV4Inspector()
+async def test_in_proxy_header_change_is_named(addon) -> None:  # type: ignore[no-untyped-def]
+    a = addon
     from mitmproxy.addons import anticomp
 
-    with taddons.context(a, anticomp.AntiComp()) as tctx:
-        tctx.configure(a, anticomp=True)
+    with taddons.context(*a.addons, anticomp.AntiComp()) as tctx:
+        tctx.configure(a.addons[0], anticomp=True)
         a.store.add(Credential(AKID, SECRET, source="profile:test"))
         wire = capture("dynamodb", lambda c: c.list_tables())
         f = flow_for(wire)
@@ -146,14 +201,14 @@ async def test_in_proxy_header_change_is_named(addon_mod) -> None:  # type: igno
     )
 
 
-async def test_body_changed_by_modify_body_is_attributed_to_the_proxy(addon_mod) -> None:  # type: ignore[no-untyped-def]
+async def test_body_changed_by_modify_body_is_attributed_to_the_proxy(addon) -> None:  # type: ignore[no-untyped-def]
     """modify_body rewrites the body after our request hook: the request verifies as the
     client sent it, and the change is named with the option that made it."""
     from mitmproxy.addons import modifybody, proxyserver
 
-    a = addon_mod.SigV4Inspector()
+    a = addon
     mb = modifybody.ModifyBody()
-    with taddons.context(a, mb, proxyserver.Proxyserver()) as tctx:
+    with taddons.context(*a.addons, mb, proxyserver.Proxyserver()) as tctx:
         tctx.configure(mb, modify_body=["/~q/Limit/Lmt"])
         a.store.add(Credential(AKID, SECRET, source="profile:test"))
         wire = capture("dynamodb", lambda c: c.list_tables(Limit=5))
@@ -163,7 +218,7 @@ async def test_body_changed_by_modify_body_is_attributed_to_the_proxy(addon_mod)
         a.request(f)  # scripts run before modifybody
         mb.request(f)
         f.response = resp
-        assert f.request.raw_content == b'{"Lmt": 5}' 
+        assert f.request.raw_content == b'{"Lmt": 5}'
         a.response(f)
     rec = f.metadata["sigv4"]
     assert rec["verdict"] == "valid", rec["findings"]
@@ -173,12 +228,12 @@ async def test_body_changed_by_modify_body_is_attributed_to_the_proxy(addon_mod)
     assert "SIGNATURE_MISMATCH" not in {x["code"] for x in rec["findings"]}
 
 
-async def test_flows_read_from_a_har_file_say_the_bytes_may_be_lost(addon_mod) -> None:  # type: ignore[no-untyped-def]
+async def test_flows_read_from_a_har_file_say_the_bytes_may_be_lost(addon) -> None:  # type: ignore[no-untyped-def]
     """mitmproxy's HAR import keeps decoded text and drops Content-Encoding: a body that no
     longer matches its signature is the file's fault, not the client's."""
     from mitmproxy.io.har import request_to_flow
 
-    a = addon_mod.SigV4Inspector()
+    a = addon
     wire = capture("dynamodb", lambda c: c.list_tables())
     entry = {
         "startedDateTime": "2026-12-06T10:00:00.000Z",
@@ -199,7 +254,7 @@ async def test_flows_read_from_a_har_file_say_the_bytes_may_be_lost(addon_mod) -
     }
     f = request_to_flow(entry)
     f.live = False
-    with taddons.context(a):
+    with taddons.context(*a.addons):
         a.store.add(Credential(AKID, SECRET, source="profile:test"))
         a.request(f)
         a.response(f)
@@ -208,31 +263,44 @@ async def test_flows_read_from_a_har_file_say_the_bytes_may_be_lost(addon_mod) -
     assert rec["headline"]["code"] == "INPUT_LOST_BYTES"
 
 
-async def test_unsigned_aws_endpoint_and_options(addon_mod) -> None:  # type: ignore[no-untyped-def]
-    a = addon_mod.SigV4Inspector()
-    with taddons.context(a) as tctx:
+async def test_unsigned_aws_endpoint_and_options(addon, caplog, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = addon
+    options = a.addons[0]
+    with taddons.context(*a.addons) as tctx:  # noqa: F841
         f = tflow.tflow(req=tutils.treq(host="s3.amazonaws.com", path=b"/bucket/key"), resp=True)
-        await tctx.cycle(a, f)
+        a.cycle(f)
         assert f.metadata["sigv4"]["verdict"] == "unsigned"
         assert any(x["code"] == "UNSIGNED_REQUEST" for x in f.metadata["sigv4"]["findings"])
+        # while mitmproxy starts, a bad value is one error line (mitmdump then exits):
+        # raised from a script, mitmproxy would print a traceback
+        caplog.clear()
+        tctx.configure(options, sigv4_quiet="ture")
+        assert "sigv4: sigv4_quiet: 'ture' is not true or false" in caplog.text
+        assert "Traceback" not in caplog.text
+        tctx.configure(options, sigv4_report=str(tmp_path))
+        assert "is a folder" in caplog.text
+        tctx.configure(options, sigv4_report="", sigv4_quiet="false")
+        options.running()  # once running, a bad value is refused (mitmproxy undoes it)
         with pytest.raises(exceptions.OptionsError):
-            tctx.configure(a, sigv4_credentials=["/no/such/file"])
+            tctx.configure(options, sigv4_credentials=["/no/such/file"])
+        with pytest.raises(exceptions.OptionsError, match="sigv4_credential_timeout"):
+            tctx.configure(options, sigv4_credential_timeout="soon")
         # a misspelt sigv4 option (kept by mitmproxy as deferred) is refused, naming them all
         tctx.options.update_defer(sigv4_stream_verfy=False)
         with pytest.raises(exceptions.OptionsError, match="sigv4_stream_verfy") as err:
-            a.configure(set())
+            options.configure(set())
         assert "sigv4_stream_verify" in str(err.value) and "sigv4_report" in str(err.value)
 
 
-async def test_learns_assume_role_credentials(addon_mod) -> None:  # type: ignore[no-untyped-def]
-    a = addon_mod.SigV4Inspector()
+async def test_learns_assume_role_credentials(addon) -> None:  # type: ignore[no-untyped-def]
+    a = addon
     body = (
         b'<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
         b"<Credentials><AccessKeyId>ASIAEXAMPLELEARNED01</AccessKeyId><SecretAccessKey>learnedsecretlearnedsecret"
         b"</SecretAccessKey><SessionToken>IQoJb3JpZ2luX2VjEXAMPLETOKEN</SessionToken><Expiration>2099-01-01T00:00:00Z"
         b"</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"
     )
-    with taddons.context(a) as tctx:
+    with taddons.context(*a.addons) as tctx:  # noqa: F841
         sts = tflow.tflow(
             req=tutils.treq(
                 host="sts.us-east-1.amazonaws.com",
@@ -242,7 +310,7 @@ async def test_learns_assume_role_credentials(addon_mod) -> None:  # type: ignor
             ),
             resp=tutils.tresp(content=body),
         )
-        await tctx.cycle(a, sts)
+        a.cycle(sts)
         wire = capture(
             "s3",
             lambda c: c.list_buckets(),
@@ -251,30 +319,34 @@ async def test_learns_assume_role_credentials(addon_mod) -> None:  # type: ignor
             token="IQoJb3JpZ2luX2VjEXAMPLETOKEN",
         )
         f = flow_for(wire)
-        await tctx.cycle(a, f)
+        a.cycle(f)
     rec = f.metadata["sigv4"]
     assert rec["verdict"] == "valid", rec
     assert rec["credential_source"] == "learned:sts-assume-role"
     assert "IQoJb3JpZ2luX2VjEXAMPLETOKEN" not in json.dumps(rec) + f.comment
 
 
-async def test_commands_and_content_view(addon_mod, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    a = addon_mod.SigV4Inspector()
-    with taddons.context(a) as tctx:
+async def test_commands_and_content_view(addon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = addon
+    with taddons.context(*a.addons) as tctx:  # noqa: F841
         a.store.add(Credential(AKID, SECRET, source="profile:test"))
         f = flow_for(capture("sts", lambda c: c.get_caller_identity()))
-        await tctx.cycle(a, f)
+        a.cycle(f)
         out = tmp_path / "x.jsonl"
-        a.export([f], str(out))
+        a.commands.export([f], str(out))
         assert json.loads(out.read_text())["flow_id"] == f.id
-        view = addon_mod.AwsSignatureView()
+        assert out.stat().st_mode & 0o777 == 0o600
+        from sigv4_inspector.addon.commands import summary_text
+        from sigv4_inspector.addon.view import AwsSignatureView
+
+        view = AwsSignatureView()
         from mitmproxy import contentviews
 
         md = contentviews.Metadata(flow=f, http_message=f.request)
         assert view.render_priority(b"", md) > 0
         text = view.prettify(b"", md)
         assert "Canonical request" in text and "valid" in text
-        assert "sigv4 summary: 1 AWS flow(s): valid 1" in a.summary_text()
+        assert "sigv4 summary: 1 AWS flow(s): valid 1" in summary_text(a.state)
 
 
 def _chunked_upload(corrupt: bool) -> tuple[Any, bytes]:
@@ -306,16 +378,16 @@ def _streamed_flow(a: Any, wire: Any) -> http.HTTPFlow:
 
 
 @pytest.mark.parametrize("corrupt", [False, True])
-async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:  # type: ignore[no-untyped-def]
+async def test_streaming_tap_matches_buffered(addon, corrupt: bool) -> None:  # type: ignore[no-untyped-def]
     from test_vectors import S3_KEYRING
 
-    from sigv4core.verify import verify
+    from sigv4_inspector.core.verify import verify
 
     wire, body = _chunked_upload(corrupt)
     buffered = verify(type(wire).build(wire.method, wire.target, wire.headers, body), S3_KEYRING)
-    a = addon_mod.SigV4Inspector()
-    with taddons.context(a) as tctx:
-        tctx.configure(a, sigv4_stream_threshold="1k")
+    a = addon
+    with taddons.context(*a.addons) as tctx:  # noqa: F841
+        tctx.configure(a.addons[0], sigv4_stream_threshold="1k")
         f = _streamed_flow(a, wire)
         assert callable(f.request.stream)
         passed = b"".join(f.request.stream(body[i : i + 1000]) for i in range(0, len(body), 1000))
@@ -323,34 +395,35 @@ async def test_streaming_tap_matches_buffered(addon_mod, corrupt: bool) -> None:
         assert passed == body  # chunks pass through unchanged
         a.request(f)
         a.response(f)
-    rec = f.metadata["sigv4"]
+        rec = await a.recorded(f)
     assert rec["verdict"] == buffered.verdict == ("invalid" if corrupt else "valid")
     codes = [x["code"] for x in rec["findings"]]
     assert ("CHUNK_SIGNATURE_MISMATCH" in codes) is corrupt
 
 
-async def test_stream_verify_off_streams_uploads_untouched(addon_mod) -> None:  # type: ignore[no-untyped-def]
+async def test_stream_verify_off_streams_uploads_untouched(addon) -> None:  # type: ignore[no-untyped-def]
     """With sigv4_stream_verify off, a large aws-chunked upload is still streamed (never
     buffered) but not tapped: the addon never sees the body, and only the seed signature
     is checked, as the option's help says."""
     wire, _ = _chunked_upload(corrupt=False)
-    a = addon_mod.SigV4Inspector()
-    with taddons.context(a) as tctx:
-        tctx.configure(a, sigv4_stream_threshold="1k", sigv4_stream_verify=False)
+    a = addon
+    with taddons.context(*a.addons) as tctx:  # noqa: F841
+        tctx.configure(a.addons[0], sigv4_stream_threshold="1k", sigv4_stream_verify="false")
         f = _streamed_flow(a, wire)
-        assert f.request.stream is True and not a._streams
+        assert f.request.stream is True and not a.tap.streams
         a.request(f)
         a.response(f)
     rec = f.metadata["sigv4"]
     assert rec["verdict"] == "valid" and rec["auth"]["payload"].startswith("STREAMING-"), rec
     assert not [x for x in rec["findings"] if x["severity"] == "error"], rec["findings"]
+    assert rec["headline"]["code"] == "PAYLOAD_NOT_VERIFIED"
 
 
-async def test_non_utf8_bytes_still_give_a_record(addon_mod, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_non_utf8_bytes_still_give_a_record(addon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A path byte that is not UTF-8 must not lose the record (JSONL, metadata, -w)."""
     from mitmproxy import io as mio
 
-    a = addon_mod.SigV4Inspector()
+    a = addon
     report = tmp_path / "r.jsonl"
     w = capture("s3", lambda c: c.get_object(Bucket="b", Key="k"))
     req = tutils.treq(
@@ -367,11 +440,13 @@ async def test_non_utf8_bytes_still_give_a_record(addon_mod, tmp_path: Path) -> 
         req.headers.add(k, v)
     req.timestamp_start = time.time()
     f = tflow.tflow(req=req, resp=tutils.tresp())
-    with taddons.context(a) as tctx:
-        tctx.configure(a, sigv4_report=str(report), sigv4_quiet=True)
+    with taddons.context(*a.addons) as tctx:  # noqa: F841
+        tctx.configure(a.addons[0], sigv4_report=str(report), sigv4_quiet="true")
         a.store.add(Credential(AKID, SECRET))
-        await tctx.cycle(a, f)
+        a.cycle(f)
+        a.done()  # flushes the report
     (line,) = report.read_text().splitlines()
+    assert report.stat().st_mode & 0o777 == 0o600
     rec = json.loads(line)
     assert rec["verdict"] == "invalid" and "\\xff" in rec["url"]
     with open(tmp_path / "f.mitm", "wb") as fh:
@@ -379,8 +454,8 @@ async def test_non_utf8_bytes_still_give_a_record(addon_mod, tmp_path: Path) -> 
 
 
 def test_non_utf8_signature_is_invalid_not_internal_error() -> None:
-    from sigv4core.model import DictKeyring, WireRequest
-    from sigv4core.verify import verify
+    from sigv4_inspector.core.model import DictKeyring, WireRequest
+    from sigv4_inspector.core.verify import verify
 
     w = capture("dynamodb", lambda c: c.list_tables())
     bad = WireRequest.build(
@@ -393,50 +468,16 @@ def test_non_utf8_signature_is_invalid_not_internal_error() -> None:
     assert v.verdict == "invalid" and v.reason == "signature_mismatch"
 
 
-async def test_worker_is_let_exit_by_itself(addon_mod, caplog) -> None:  # type: ignore[no-untyped-def]
-    """At the end the worker gets a moment to exit on its own (its last log line comes,
-    a profiler sees its exit) instead of being killed once the outcomes are in."""
-    caplog.set_level(logging.DEBUG, logger="sigv4")
-    addon_mod.WORKER_EXIT_S = 5.0  # a slow CI machine still sees the "stopped" (it takes ms)
-    a = addon_mod.SigV4Inspector()
-    with taddons.context(a) as tctx:
-        tctx.configure(a, sigv4_report="")
-        a.store.add(Credential(AKID, SECRET, source="profile:test"))
-        a._start_worker(asyncio.get_running_loop())
-        worker = a._worker
-        assert worker is not None
-        f = flow_for(capture("dynamodb", lambda c: c.list_tables()))
-        await tctx.cycle(a, f)
-        a._stop_worker()
-        assert f.metadata["sigv4"]["verdict"] == "valid"
-        assert worker.proc.wait(timeout=5) == 0  # exited, not killed (-9)
-    assert "the worker inspected 1 flow(s)" in caplog.text
-
-
-async def test_worker_still_starting_is_not_waited_for(addon_mod) -> None:  # type: ignore[no-untyped-def]
-    """Quitting right after start does not wait for a worker still loading credentials
-    (it has answered nothing yet): it is killed at once."""
-    a = addon_mod.SigV4Inspector()
-    with taddons.context(a) as tctx:
-        tctx.configure(a, sigv4_report="")
-        a._start_worker(asyncio.get_running_loop())
-        worker = a._worker
-        assert worker is not None and not worker.answered
-        t = time.monotonic()
-        a._stop_worker()
-        took = time.monotonic() - t
-    assert took < 0.4, took  # not the WORKER_EXIT_S (0.5 s) meant for a worker that answers
-    assert a._worker is None and worker.dead
-
-
-async def test_expect_dropped_by_mitmproxy_is_no_change_unless_signed(addon_mod) -> None:  # type: ignore[no-untyped-def]
+async def test_expect_dropped_by_mitmproxy_is_no_change_unless_signed(addon) -> None:  # type: ignore[no-untyped-def]
     """mitmproxy answers Expect: 100-continue itself and removes the header (boto3 sends it
     on S3 uploads): the flow keeps the cheap path, unless the client signed Expect."""
-    a = addon_mod.SigV4Inspector()
-    with taddons.context(a):
+    from sigv4_inspector.addon.capture import Snapshot
+
+    a = addon
+    with taddons.context(*a.addons):
         f = flow_for(capture("s3", lambda c: c.put_object(Bucket="b", Key="k", Body=b"x")))
         f.request.headers["Expect"] = "100-continue"
-        snap = addon_mod._Snapshot(f.request)
+        snap = Snapshot(f.request)
         f.request.headers.pop("expect")  # what mitmproxy does after requestheaders
         assert snap.unchanged(f.request)
         f.request.headers["X-Amz-Meta-A"] = "b"  # any other change still counts
@@ -448,20 +489,20 @@ async def test_expect_dropped_by_mitmproxy_is_no_change_unless_signed(addon_mod)
             "SignedHeaders=", "SignedHeaders=expect;"
         )
         signed.request.headers["Expect"] = "100-continue"
-        snap = addon_mod._Snapshot(signed.request)
+        snap = Snapshot(signed.request)
         signed.request.headers.pop("expect")
         assert not snap.unchanged(signed.request)
 
 
 @pytest.mark.parametrize(("decoded", "streamed"), [(300, False), (5 << 20, True)])
 async def test_chunked_upload_streams_by_its_decoded_length(
-    addon_mod, decoded: int, streamed: bool
+    addon, decoded: int, streamed: bool
 ) -> None:  # type: ignore[no-untyped-def]
     """An aws-chunked upload sent with Transfer-Encoding: chunked (no Content-Length) is
     streamed only when x-amz-decoded-content-length says it is large."""
-    a = addon_mod.SigV4Inspector()
-    with taddons.context(a) as tctx:
-        tctx.configure(a, sigv4_stream_threshold="1m")
+    a = addon
+    with taddons.context(*a.addons) as tctx:  # noqa: F841
+        tctx.configure(a.addons[0], sigv4_stream_threshold="1m")
         a.store.add(Credential(AKID, SECRET, source="profile:test"))
         f = flow_for(capture("s3", lambda c: c.put_object(Bucket="b", Key="k", Body=b"x")))
         f.live = True
@@ -471,16 +512,19 @@ async def test_chunked_upload_streams_by_its_decoded_length(
         f.request.headers["X-Amz-Decoded-Content-Length"] = str(decoded)
         a.requestheaders(f)
         assert callable(f.request.stream) is streamed
-        assert (f.id in a._streams) is streamed
-        for session in a._streams.values():
+        assert (f.id in a.tap.streams) is streamed
+        for session in a.tap.streams.values():
             session.finish()
 
 
-def test_flow_line_plain_colored_and_safe(addon_mod, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_flow_line_plain_colored_and_safe(addon, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The line per AWS flow starts with the headline's code, then the verdict, method, URL
     and the other problems' codes; the headline's message and fix under it; ANSI colours
     only on a terminal; control characters of the URL escaped."""
-    from sigv4core.capture import Outcome
+    import sys
+
+    from sigv4_inspector.addon.commands import summary_text
+    from sigv4_inspector.addon.state import FlowRef
 
     caplog.set_level(logging.INFO, logger="sigv4")
     head = {
@@ -500,16 +544,16 @@ def test_flow_line_plain_colored_and_safe(addon_mod, caplog, monkeypatch) -> Non
             {"code": "UNSIGNED_PAYLOAD", "severity": "info"},
         ],
     }
-    out = Outcome("f1", record, "", "SIGNED_HEADER_MISSING: A cause.", ":x:", "invalid", ())
-    a = addon_mod.SigV4Inspector()
-    monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: False)
+    a = addon
+    line = a.inspector.line
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
     plain = (
         "[sigv4] SIGNED_HEADER_MISSING (invalid) PUT https://b.s3.amazonaws.com/k\\x1b[2J"
         "  +CLOCK_SKEW\n         A cause. -> The fix."
     )
-    assert a._line(out) == (logging.WARNING, plain)
-    monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: True)
-    level, msg = a._line(out._replace(marker=":warning:"))
+    assert line(record, ":x:") == (logging.WARNING, plain)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    level, msg = line(record, ":warning:")
     assert level == logging.INFO
     assert msg.startswith("\x1b[1m[sigv4] \x1b[0m\x1b[31mSIGNED_HEADER_MISSING \x1b[0m")
     assert "\x1b[1;31m(invalid)\x1b[0m PUT " in msg
@@ -518,74 +562,43 @@ def test_flow_line_plain_colored_and_safe(addon_mod, caplog, monkeypatch) -> Non
     assert "\x1b[2J" not in msg
     # mitmweb and the console UI show the log in their own event list: no ANSI codes there,
     # in the lines or the summary table, even when started from a terminal
-    a._has_view = True
-    assert a._line(out)[1] == plain
-    a.counts["invalid"] += 1
-    a.codes["SIGNED_HEADER_MISSING"] += 1
-    assert "SIGNED_HEADER_MISSING" in a.summary_text()
-    assert "\x1b" not in a.summary_text()
-    a._has_view = False
-    assert "\x1b[" in a.summary_text()
+    a.state.has_view = True
+    assert line(record, ":x:")[1] == plain
+    a.state.counts["invalid"] += 1
+    a.state.remember("SIGNED_HEADER_MISSING", FlowRef("f1", "PUT", "https://b/k", 403))
+    text = summary_text(a.state, a.inspector.colored())
+    assert "SIGNED_HEADER_MISSING" in text and "PUT https://b/k -> 403" in text
+    assert "\x1b" not in text
+    a.state.has_view = False
+    assert "\x1b[" in summary_text(a.state, a.inspector.colored())
 
 
-def test_a_batch_of_outcomes_is_logged_as_few_records(addon_mod, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The worker's outcomes that arrive together are logged in order, consecutive lines of
-    one level as one record (mitmproxy's handling of each record costs more than the rest
-    of a flow); a lone outcome gets a record of its own, and the worker's own messages
-    keep their place between the lines."""
-    from sigv4core.capture import Outcome
+def test_lines_close_together_share_a_log_record(caplog) -> None:  # type: ignore[no-untyped-def]
+    """Lines of flows that end together are logged in order, consecutive lines of one
+    level as one record (mitmproxy's handling of each record costs more than the rest of a
+    flow); a lone line gets a record of its own."""
+    from sigv4_inspector.addon.inspector import Lines
 
     caplog.set_level(logging.INFO, logger="sigv4")
-    monkeypatch.setattr(addon_mod.sys.stdout, "isatty", lambda: False)
-    a = addon_mod.SigV4Inspector()
-
-    def outcome(fid: str, verdict: str) -> Outcome:
-        record = {"verdict": verdict, "method": "GET", "url": f"https://s3.amazonaws.com/{fid}"}
-        record["findings"] = []
-        marker = ":x:" if verdict == "invalid" else ""
-        return Outcome(fid, record, "", "SigV4 invalid: a cause.", marker, verdict, ())
-
-    verdicts = ["valid", "valid", "invalid", "valid", "valid", "valid"]
-    msgs: list[tuple[str, ...]] = []
-    for i, verdict in enumerate(verdicts):
-        f = tflow.tflow(resp=True)
-        a._inflight[f"f{i}"] = (f, None)
-        msgs.append(("result", f"f{i}", outcome(f"f{i}", verdict)))  # type: ignore[arg-type]
-    msgs.insert(5, ("log", "info", "a message from the worker"))
-    f = tflow.tflow(resp=True)
-    a._inflight["f6"] = (f, None)
-    msgs.append(("result", "f6", outcome("f6", "valid")._replace(error="KeyError: 'x'")))
+    lines = Lines()
+    lines._scheduled = True  # as if the flush timer were set: collect
+    for level, text in [
+        (logging.INFO, "a"),
+        (logging.INFO, "b"),
+        (logging.WARNING, "c"),
+        (logging.INFO, "d"),
+    ]:
+        lines.add(level, text)
     caplog.clear()
-    a._on_messages(msgs)
-    got = [(r.levelno, r.getMessage().count("[sigv4] ")) for r in caplog.records]
-    assert got == [
-        (logging.INFO, 2),
-        (logging.WARNING, 1),
-        (logging.INFO, 2),
-        (logging.INFO, 0),  # the worker's message
-        (logging.INFO, 1),
-        (logging.WARNING, 0),  # the internal error on f6, after the line of f5
-        (logging.INFO, 1),
+    lines.flush()
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "a\nb"),
+        (logging.WARNING, "c"),
+        (logging.INFO, "d"),
     ]
-    text = "\n".join(r.getMessage() for r in caplog.records)
-    assert [f"/f{i}" in text for i in range(7)] == [True] * 7
-    assert text.index("/f4") < text.index("from the worker") < text.index("/f5")
-    assert text.index("/f5") < text.index("internal error on flow") < text.index("/f6")
-    assert a.counts["valid"] == 6 and a.counts["invalid"] == 1
-
     caplog.clear()
-    f = tflow.tflow(resp=True)
-    a._inflight["f9"] = (f, None)
-    a._on_messages([("result", "f9", outcome("f9", "valid"))])
-    assert [r.getMessage().count("\n") for r in caplog.records] == [0]
-
-    # a message the addon cannot read (the caller then gives the worker up): the lines of
-    # the flows annotated before it are still printed
-    caplog.clear()
-    a._inflight["f10"] = (tflow.tflow(resp=True), None)
-    with pytest.raises(IndexError):
-        a._on_messages([("result", "f10", outcome("f10", "valid")), ("result",)])
-    assert ["/f10" in r.getMessage() for r in caplog.records] == [True]
+    lines.add(logging.INFO, "alone")  # no event loop: at once
+    assert [r.getMessage() for r in caplog.records] == ["alone"]
 
 
 def test_addon_loads_without_rich() -> None:

@@ -1,4 +1,4 @@
-"""The model of AWS's servers (``sigv4core.awsmodel``) against the evidence table of
+"""The model of AWS's servers (``sigv4_inspector.core.awsmodel``) against the evidence table of
 docs/aws-canonicalization.md ("Test cases: what AWS computes"): each row is a request as it
 was on the wire and the canonical URI and query that an AWS echo, an AWS test vector or an
 AWS document shows for it."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sigv4core import awsmodel
+from sigv4_inspector.core import awsmodel
 
 # (row, service is S3, raw path, raw query, canonical URI, canonical query, source)
 CASES = [
@@ -59,7 +59,7 @@ def test_model_matches_the_evidence(case: tuple[int, bool, str, str, str, str, s
 def test_the_2011_suite_reads_a_raw_plus_as_a_space() -> None:
     """Row 27 (AWS's 2011 suite, post-vanilla-query-nonunreserved): a parameter named '+'
     is canonicalised as %20."""
-    raw = "@#$%^&+=/,?><`\";:\\|][{}"
+    raw = '@#$%^&+=/,?><`";:\\|][{}'
     assert awsmodel.canonical_query(raw) == (
         "%20=%2F%2C%3F%3E%3C%60%22%3B%3A%5C%7C%5D%5B%7B%7D&%40%23%24%25%5E="
     )

@@ -13,9 +13,9 @@ import botocore.config
 import pytest
 
 from signing import AKID, SECRET, capture, presigned
-from sigv4core.model import Credential, DictKeyring, WireRequest
-from sigv4core.pipeline import inspect_request, parse_response
-from sigv4core.rules import ProxyChange, parse_amz_date
+from sigv4_inspector.core.inspect import inspect_request, parse_response
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+from sigv4_inspector.core.rules import ProxyChange, parse_amz_date
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
@@ -117,7 +117,7 @@ def case_path_rewritten() -> set[str]:
         "s3", lambda c: c.get_object(Bucket="bucket", Key="k"), s3={"addressing_style": "path"}
     )
     codes = set()
-    from sigv4core.verify import verify
+    from sigv4_inspector.core.verify import verify
 
     v = verify(req, KEYRING)
     assert v.canonical_request
@@ -275,9 +275,9 @@ def test_plus_for_space_in_an_s3_key_is_harmless() -> None:
 def case_query_encoding() -> set[str]:
     req = capture("s3", lambda c: c.get_bucket_acl(Bucket="bucket"))
     assert req.target.endswith("?acl")
-    from sigv4core import canonical as c
-    from sigv4core.keys import signing_key, sigv4_signature
-    from sigv4core.verify import verify
+    from sigv4_inspector.core import canonical as c
+    from sigv4_inspector.core.keys import signing_key, sigv4_signature
+    from sigv4_inspector.core.verify import verify
 
     # a hand-rolled signer that left the valueless parameter without '='
     v = verify(req, KEYRING)

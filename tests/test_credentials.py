@@ -1,5 +1,5 @@
-"""Tests for the verifier's credential sources (sigv4core.credentials) and the session
-token description (sigv4core.tokens).
+"""Tests for the verifier's credential sources (sigv4_inspector.runtime.credentials) and the session
+token description (sigv4_inspector.core.tokens).
 
 Only AWS's documented example keys and made-up ones appear here. Config files live in a
 temporary directory and the network is blocked while user credentials load.
@@ -23,14 +23,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sigv4core.credentials import (
-    CredentialStore,
-    is_global_sts_host,
-    learn_from_response,
-    load_user_credentials,
-)
-from sigv4core.model import Credential
-from sigv4core.tokens import describe_token, redact_token, token_format, token_region
+from sigv4_inspector.core.learn import is_global_sts_host, learn_from_response
+from sigv4_inspector.core.model import Credential
+from sigv4_inspector.core.tokens import describe_token, redact_token, token_format, token_region
+from sigv4_inspector.runtime.credentials import CredentialStore, load_user_credentials
 
 AKID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -781,3 +777,45 @@ def test_redact_token() -> None:
     assert text.startswith("IQoJb3Jp…(len ")
     assert redact_token(V1_TOKEN) == f"FwoGZXIv…(len {len(V1_TOKEN)}, v1 token)"
     assert token[8:16] not in text
+
+
+def _run_py(code: str, env: dict[str, str]) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    ).stdout.splitlines()
+
+
+def test_botocore_is_imported_without_awscrt_and_awscrt_only_for_crcs_that_need_it(
+    tmp_path: Any,
+) -> None:
+    """botocore would load awscrt (0.5 G instructions seeding aws-lc) to sign with it; only
+    its credential chain is used here, so awscrt stays unloaded until a CRC32C or CRC64NVME
+    needs it. A profile that signs in with ``aws login`` needs awscrt: then it loads."""
+    code = """
+import sys
+from sigv4_inspector.runtime.credentials import import_botocore
+import_botocore()
+import botocore.compat
+print("has_crt", botocore.compat.HAS_CRT, "awscrt" in sys.modules)
+from sigv4_inspector.core.checksums import compute
+print("crc32", compute("crc32", b"abc"), "awscrt" in sys.modules)
+print("crc32c", compute("crc32c", b"abc"), "awscrt" in sys.modules)
+"""
+    config = tmp_path / "config"
+    config.write_text("")
+    out = _run_py(code, {"AWS_CONFIG_FILE": str(config)})
+    assert out == [
+        "has_crt False False",
+        "crc32 NSRBwg== False",
+        "crc32c Nks/tw== True",  # CRC32C of "abc", awscrt loaded for it
+    ]
+    config.write_text("[profile dev]\nlogin_session = arn:aws:iam::0:user/x\n")
+    assert _run_py(code, {"AWS_CONFIG_FILE": str(config)})[0] == "has_crt True True"

@@ -46,7 +46,7 @@ def test_demo_diagnoses_every_scenario(demo: tuple[Path, Any]) -> None:
 
 def _secrets_in(flows: list[Any]) -> set[str]:
     """Every secret, token and signature that crossed the proxy in these flows."""
-    from sigv4core.credentials import learn_from_response
+    from sigv4_inspector.core.learn import learn_from_response
 
     found = {SECRET}
     for f in flows:
@@ -78,8 +78,7 @@ def _secrets_in(flows: list[Any]) -> set[str]:
 
 def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path) -> None:
     out, proc = demo
-    sys.path.insert(0, str(ROOT / "addons"))
-    import sigv4bundle
+    from sigv4_inspector.addon import bundle as sigv4bundle
 
     flows = sigv4bundle.read_flows(out / "proxy" / "flows.mitm") + sigv4bundle.read_flows(
         out / "proxy-via-cdn" / "flows.mitm"
@@ -97,8 +96,8 @@ def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path)
         bundle = tmp_path / ("bundle" + "".join(extra))
         res = subprocess.run(
             [
-                sys.executable,
-                str(ROOT / "addons" / "sigv4bundle.py"),
+                str(Path(sys.executable).parent / "sigv4-inspector"),
+                "bundle",
                 str(merged),
                 "-o",
                 str(bundle),
@@ -131,7 +130,7 @@ def test_no_secret_token_or_derived_key_in_any_output(demo: tuple[Path, Any]) ->
     SigV4a private keys)."""
     from mitmproxy import io as mio
 
-    from sigv4core import keys
+    from sigv4_inspector.core import keys
 
     out, proc = demo
     flows = []

@@ -1,28 +1,35 @@
-"""The streamed-body verifier thread (sigv4core.feeder): same verification as feeding the
-session directly, in order, with a bounded queue."""
+"""The streamed-body verifier thread (sigv4_inspector.runtime.feeder): the same
+verification as feeding the session directly, in order; ``feed`` never waits, and a
+verifier that falls behind its bound gives the body up instead of slowing the upload."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from sigv4core.feeder import ThreadedFeeder
-from sigv4core.model import ParsedAuth, Verification
+from sigv4_inspector.core.model import ParsedAuth, Verification
+from sigv4_inspector.runtime.feeder import StreamVerifier
 
 
 class Recorder:
-    """A session that records what it was fed, slowly, from which thread."""
+    """A session that records what it was fed, slowly when asked, and from which thread."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self.got: list[bytes] = []
         self.threads: set[str] = set()
         self.delay = delay
-        self.peak = 0
+        self.unknown = False
+        self.gate = threading.Event()
+        self.gate.set()
 
     def feed(self, data: bytes | memoryview) -> None:
+        self.gate.wait()
         self.threads.add(threading.current_thread().name)
         time.sleep(self.delay)
         self.got.append(bytes(data))
+
+    def body_unknown(self) -> None:
+        self.unknown = True
 
     def finish(self) -> Verification:
         return Verification(verdict="valid", auth=ParsedAuth(scheme="none", location=None))
@@ -30,48 +37,56 @@ class Recorder:
 
 def test_chunks_arrive_in_order_on_the_thread() -> None:
     rec = Recorder()
-    feeder = ThreadedFeeder(rec)
+    v = StreamVerifier(rec)
     chunks = [bytes([i]) * (i + 1) for i in range(200)]
     for c in chunks:
-        feeder.feed(c)
-    feeder.feed(b"")  # empty chunks are not data
-    assert feeder.finish().verdict == "valid"
-    assert rec.got == chunks
+        v.feed(c)
+    v.feed(b"")  # empty chunks are not data
+    v.finish()
+    result = v.wait(10)
+    assert result is not None and result.verdict == "valid" and result.body_unchecked is None
+    assert rec.got == chunks and not rec.unknown
     assert rec.threads == {"sigv4-stream-verify"}
 
 
-def test_queue_is_bounded() -> None:
-    rec = Recorder(delay=0.01)
-    feeder = ThreadedFeeder(rec, max_bytes=1000)
+def test_feed_never_waits_and_gives_the_body_up_when_behind() -> None:
+    """The thread is stuck: feeding goes on at once, and past the bound the verifier gives
+    the body up (the result says why) instead of making the upload wait."""
+    rec = Recorder()
+    rec.gate.clear()  # the hashing thread cannot make progress
+    v = StreamVerifier(rec, max_behind=1000)
     start = time.monotonic()
     for _ in range(20):
-        feeder.feed(b"x" * 500)
-        with feeder._cond:
-            rec.peak = max(rec.peak, feeder._queued)
-    feeder.finish()
-    assert rec.peak <= 1500  # at most max_bytes plus one chunk waits
-    assert time.monotonic() - start >= 0.1  # the producer was held back
-    assert len(rec.got) == 20
+        v.feed(b"x" * 500)
+    assert time.monotonic() - start < 1.0  # never held back (it would block forever)
+    assert v.gave_up is not None and "faster than it could be hashed" in v.gave_up
+    done: list[Verification] = []
+    v.add_done_callback(done.append)
+    v.finish()
+    rec.gate.set()
+    result = v.wait(10)
+    assert result is not None and done == [result]
+    assert rec.unknown and result.body_unchecked == v.gave_up
 
 
 def test_same_verification_as_feeding_directly() -> None:
-    import sys
-    from pathlib import Path
+    from test_vectors import S3, S3_KEYRING, _s3_request
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-    import bench_verify
+    from sigv4_inspector.core.verify import VerifySession
 
-    from sigv4core.verify import VerifySession
-
-    wire, body = bench_verify.chunked_body(1)
-    pieces = [body[i : i + 70000] for i in range(0, len(body), 70000)]
-    direct = VerifySession(wire, bench_verify.KEYRING)
+    ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
+    wire = _s3_request(ex)
+    body = wire.body or b""
+    pieces = [body[i : i + 7000] for i in range(0, len(body), 7000)]
+    direct = VerifySession(wire, S3_KEYRING)
     for piece in pieces:
         direct.feed(piece)
-    threaded = ThreadedFeeder(VerifySession(wire, bench_verify.KEYRING), max_bytes=100000)
+    threaded = StreamVerifier(VerifySession(wire, S3_KEYRING))
     for piece in pieces:
         threaded.feed(piece)
-    a, b = direct.finish(), threaded.finish()
+    threaded.finish()
+    a, b = direct.finish(), threaded.wait(30)
+    assert b is not None
     assert a.verdict == b.verdict == "valid"
     assert (a.chunks, a.chunks_verified, a.checksums) == (b.chunks, b.chunks_verified, b.checksums)
-    assert a.chunks > 10
+    assert a.chunks >= 2 and a.checksums

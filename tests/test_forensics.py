@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from signing import AKID, SECRET, capture
-from sigv4core.model import Credential, DictKeyring, WireRequest
-from sigv4core.pipeline import inspect_request
-from sigv4core.rules import parse_amz_date
+from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+from sigv4_inspector.core.rules import parse_amz_date
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
@@ -91,24 +91,24 @@ def test_unexplained_mismatch_stays_generic() -> None:
     req = capture("sts", lambda c: c.get_caller_identity(), secret="another-secret-entirely")
     insp = inspect(req)
     assert "SIGNATURE_MISMATCH" in {f.code for f in insp.findings}
-    assert insp.extra["forensic"].explained is False and insp.extra["forensic"].tried > 10
+    assert insp.forensic.explained is False and insp.forensic.tried > 10
 
 
 def test_the_search_is_bounded_by_count_not_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The search reads no clock: its bounds are counts (variants tried, bytes hashed), so
     a flow gets the same diagnosis however busy the machine is. With the variant bound
     below the right candidate, it stops, says so, and the verdict stands."""
-    import sigv4core.forensics as fz
+    import sigv4_inspector.core.forensics as fz
 
     assert not hasattr(fz, "time")
     req, ct = _charset_altered()
     insp = inspect(req)
-    assert insp.extra["forensic"].truncated is False
+    assert insp.forensic.truncated is False
     f = finding(insp, "HEADER_MODIFIED")
     assert f.evidence["header"] == "content-type" and f.evidence["signed_value"] == ct
     monkeypatch.setattr(fz, "MAX_VARIANTS", 1)
     insp = inspect(req)
-    fzr = insp.extra["forensic"]
+    fzr = insp.forensic
     assert fzr.truncated is True and fzr.tried == 1 and fzr.explained is False
     assert "HEADER_MODIFIED" not in {x.code for x in insp.findings}
     assert "ANALYSIS_BUDGET_EXCEEDED" in {x.code for x in insp.findings}

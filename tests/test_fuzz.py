@@ -38,13 +38,19 @@ from hypothesis import strategies as st
 
 from proxyharness import clean_aws_env
 from signing import AKID, SECRET, capture, presigned
-from sigv4core import canonical as c
-from sigv4core.authparse import parse_auth
-from sigv4core.chunked import AwsChunkedDecoder
-from sigv4core.credentials import learn_from_response
-from sigv4core.model import Credential, DictKeyring, ParsedAuth, Verification, WireRequest
-from sigv4core.pipeline import inspect_request
-from sigv4core.servererror import (
+from sigv4_inspector.core import canonical as c
+from sigv4_inspector.core.authparse import parse_auth
+from sigv4_inspector.core.chunked import AwsChunkedDecoder
+from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.learn import learn_from_response
+from sigv4_inspector.core.model import (
+    Credential,
+    DictKeyring,
+    ParsedAuth,
+    Verification,
+    WireRequest,
+)
+from sigv4_inspector.core.servererror import (
     CLASSIFICATIONS,
     ServerError,
     canonical_diff,
@@ -52,7 +58,7 @@ from sigv4core.servererror import (
     parse_error_response,
     string_to_sign_diff,
 )
-from sigv4core.verify import VerifySession, verify
+from sigv4_inspector.core.verify import VerifySession, verify
 
 VERDICTS = {"valid", "invalid", "unverified", "unsigned"}
 SCHEMES = {"sigv4", "sigv4a", "sigv2", "none"}

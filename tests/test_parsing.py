@@ -8,11 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sigv4core.authparse import parse_auth
-from sigv4core.endpoints import host_info, looks_like_region
-from sigv4core.model import DictKeyring, ParsedAuth, WireRequest, aws_header_digest
-from sigv4core.pipeline import inspect_request
-from sigv4core.rules import Response
+from sigv4_inspector.core.authparse import parse_auth
+from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.model import DictKeyring, ParsedAuth, WireRequest, aws_header_digest
+from sigv4_inspector.core.rules import Response
+from sigv4_inspector.runtime.endpoints import botocore_endpoints
+
+host_info = botocore_endpoints().host_info
+looks_like_region = botocore_endpoints().looks_like_region
 
 GOOD = (
     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realsigners import Captured, all_captures
-from sigv4core.model import Credential, DictKeyring, Verification, WireRequest
-from sigv4core.verify import verify
+from sigv4_inspector.core.model import Credential, DictKeyring, Verification, WireRequest
+from sigv4_inspector.core.verify import verify
 
 CAPTURES: tuple[Captured, ...] = all_captures()
 AMZ_DATE = "%Y%m%dT%H%M%SZ"
@@ -326,8 +326,8 @@ def test_awscrt_s3_path_signed_as_sent() -> None:
 
     from awscrt import auth, http
 
-    from sigv4core.model import Credential, DictKeyring, WireRequest
-    from sigv4core.verify import verify
+    from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+    from sigv4_inspector.core.verify import verify
 
     akid, secret = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     host = "bucket.s3.us-east-1.amazonaws.com"

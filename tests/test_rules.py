@@ -9,9 +9,9 @@ import boto3
 import pytest
 
 from signing import AKID, SECRET, capture, presigned
-from sigv4core.model import Credential, DictKeyring, WireRequest
-from sigv4core.pipeline import inspect_request
-from sigv4core.rules import parse_amz_date
+from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+from sigv4_inspector.core.rules import parse_amz_date
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
@@ -202,7 +202,7 @@ def test_mrap_with_sigv4() -> None:
 
 
 def test_permission_denial_is_not_a_signature_problem() -> None:
-    from sigv4core.pipeline import parse_response
+    from sigv4_inspector.core.inspect import parse_response
 
     req = capture("s3", lambda c: c.get_object(Bucket="bucket", Key="k"))
     body = (
@@ -235,7 +235,7 @@ def _with_signed(req: WireRequest, extra: str) -> WireRequest:
 
 
 def test_changed_after_proxy_names_the_hop() -> None:
-    from sigv4core.pipeline import parse_response
+    from sigv4_inspector.core.inspect import parse_response
 
     req = capture("dynamodb", lambda c: c.list_tables())
     body = b'{"__type":"com.amazon.coral.service#InvalidSignatureException","message":"The request signature we calculated does not match the signature you provided."}'

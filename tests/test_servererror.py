@@ -1,4 +1,4 @@
-"""Tests for sigv4core.servererror: AWS error bodies as AWS writes them.
+"""Tests for sigv4_inspector.core.servererror: AWS error bodies as AWS writes them.
 
 Every sample body below is copied from (or shaped exactly like) an error quoted in a
 public issue thread; the comment above each names the thread. Where a thread only shows
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sigv4core.model import aws_header_digest, fingerprint
-from sigv4core.servererror import (
+from sigv4_inspector.core.model import aws_header_digest, fingerprint
+from sigv4_inspector.core.servererror import (
     CLASSIFICATIONS,
     MAX_BODY,
     ServerError,

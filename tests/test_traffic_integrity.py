@@ -176,7 +176,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def run_variant(world: dict[str, Any], name: str, *, addon: bool, broken: bool = False) -> Run:
     server: fakeaws.FakeAWS = world["server"]
     # the broken core is patched inside mitmdump's process, so inspect there
-    extra = ("-s", str(BREAK), "--set", "sigv4_worker=false") if broken else ()
+    extra = ("-s", str(BREAK)) if broken else ()
     proxy = start_proxy(world["tmp"] / name, addon=addon, extra=extra)
     received: list[tuple[Any, ...]] = []
     statuses: list[int] = []

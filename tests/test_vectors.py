@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from sigv4core import keys
-from sigv4core.model import Credential, DictKeyring, WireRequest
-from sigv4core.verify import verify
+from sigv4_inspector.core import keys
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+from sigv4_inspector.core.verify import verify
 from vectors import CrtCase, botocore_cases, crt_cases, parse_http, s3_examples
 
 AKID, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -203,7 +203,7 @@ def test_checksums_any_slicing_and_across_the_crc32_engine_switch(algorithm: str
 
     from awscrt import checksums as crt
 
-    from sigv4core.checksums import CRT_CRC32_FROM, Checksum, compute
+    from sigv4_inspector.core.checksums import CRT_CRC32_FROM, Checksum, compute
 
     body = hashlib.sha256(b"seed").digest() * ((3 * CRT_CRC32_FROM) // 32 + 5)
     whole = {
@@ -222,7 +222,7 @@ def test_checksums_any_slicing_and_across_the_crc32_engine_switch(algorithm: str
 
 
 def test_s3_chunked_streaming_any_slicing() -> None:
-    from sigv4core.verify import VerifySession
+    from sigv4_inspector.core.verify import VerifySession
 
     ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
     req = _s3_request(ex)

@@ -11,12 +11,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from signing import AKID, SECRET, capture, presigned, to_wire
-from sigv4core.codes import Code
-from sigv4core.model import Credential, DictKeyring, Finding, WireRequest
-from sigv4core.pipeline import inspect_request
-from sigv4core.rank import MAX_FINDINGS, finalize
-from sigv4core.rules import ProxyChange, Response, parse_amz_date
-from sigv4core.servererror import parse_error_response
+from sigv4_inspector.core.codes import Code
+from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
+from sigv4_inspector.core.rank import MAX_FINDINGS, finalize
+from sigv4_inspector.core.rules import ProxyChange, Response, parse_amz_date
+from sigv4_inspector.core.servererror import parse_error_response
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
@@ -24,7 +24,13 @@ KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 def run(req: WireRequest, **kw):  # type: ignore[no-untyped-def]
     now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
     return inspect_request(
-        req, KEYRING, flow_id="t", url="https://" + req.host + req.target, seen_at=now, now=now, **kw
+        req,
+        KEYRING,
+        flow_id="t",
+        url="https://" + req.host + req.target,
+        seen_at=now,
+        now=now,
+        **kw,
     )
 
 
@@ -78,8 +84,8 @@ def test_a_well_encoded_prebuilt_url_stays_valid() -> None:
 
 def test_encode_uri_component_signer_is_named() -> None:
     """A hand-written signer built on encodeURIComponent signs !'()* raw."""
-    from sigv4core import canonical as c
-    from sigv4core.keys import signing_key, sigv4_signature
+    from sigv4_inspector.core import canonical as c
+    from sigv4_inspector.core.keys import signing_key, sigv4_signature
 
     base = capture("s3", lambda cl: cl.list_objects_v2(Bucket="bucket", Prefix="it's (a)*!"))
     v = run(base).verification
@@ -105,7 +111,6 @@ def test_plus_for_space_in_a_presigned_query_is_valid_with_a_warning() -> None:
     """aws4fetch signs a space as %20 and sends it as '+': AWS reads '+' as a space (awsmodel
     E6), so the URL is valid; the record says the verdict rests on that reading."""
     import boto3
-
     import botocore.config
 
     s3 = boto3.client(
@@ -226,9 +231,7 @@ def test_sigv2_presigned_url_with_a_session_token_verifies() -> None:
     assert "x-amz-security-token=" in url
     keyring = DictKeyring([Credential("ASIAQWERTYUIOPEXAMPL", SECRET, "FQoGZXIvYXdzEXAMPLE")])
     now = datetime.now(UTC)
-    insp = inspect_request(
-        presigned(url), keyring, flow_id="t", url=url, seen_at=now, now=now
-    )
+    insp = inspect_request(presigned(url), keyring, flow_id="t", url=url, seen_at=now, now=now)
     assert insp.verification.verdict == "valid", insp.findings
     assert insp.headline is not None and insp.headline.code == Code.SIGV2_DEPRECATED
 
@@ -277,7 +280,9 @@ def test_record_carries_schema_and_headline() -> None:
     bad = WireRequest.build(req.method, req.target, req.headers + (("X-Amz-Acl", "x"),), b"")
     insp = run(bad)
     head = insp.record["headline"]
-    assert head == {k: insp.record["findings"][0][k] for k in ("code", "severity", "message", "fix")}
+    assert head == {
+        k: insp.record["findings"][0][k] for k in ("code", "severity", "message", "fix")
+    }
     assert insp.comment.startswith(f"{head['code']}: {head['message']}")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import VECTORS
-from sigv4core.model import WireRequest
+from sigv4_inspector.core.model import WireRequest
 
 
 def parse_http(raw: bytes) -> WireRequest:

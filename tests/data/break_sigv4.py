@@ -4,10 +4,8 @@ unaffected and that the addon falls back to an ``unverified`` record.
 
 It patches, inside the running mitmdump process:
 
-* ``inspect_request`` as ``sigv4core.flowinspect`` sees it (it imported the name, so
-  replacing ``sigv4core.pipeline.inspect_request`` alone would not reach it), and the
-  pipeline's own, to raise (the test runs the addon with ``sigv4_worker=false``, so the
-  inspection happens in this patched process);
+* ``inspect_request`` in ``sigv4_inspector.core.inspect``, which the inspector calls for
+  every flow, to raise;
 * ``AwsChunkedDecoder.feed`` to raise (the streaming tap's verifier must absorb it);
 * ``learn_from_response`` to raise (the addon's learning must absorb it).
 """
@@ -37,18 +35,15 @@ class BreakSigv4:
     def _patch(self) -> None:
         if self.patched:
             return
-        inspector = ctx.master.addons.get("sigv4inspector")
-        if inspector is None:
+        if ctx.master.addons.get("sigv4_inspector") is None:
             return
-        import sigv4core.chunked
-        import sigv4core.credentials
-        import sigv4core.flowinspect
-        import sigv4core.pipeline
+        import sigv4_inspector.addon.learner
+        import sigv4_inspector.core.chunked
+        import sigv4_inspector.core.inspect
 
-        sigv4core.flowinspect.inspect_request = _boom
-        sigv4core.pipeline.inspect_request = _boom
-        sigv4core.chunked.AwsChunkedDecoder.feed = _boom  # type: ignore[method-assign]
-        sigv4core.credentials.learn_from_response = _boom
+        sigv4_inspector.core.inspect.inspect_request = _boom  # type: ignore[assignment]
+        sigv4_inspector.core.chunked.AwsChunkedDecoder.feed = _boom  # type: ignore[method-assign]
+        sigv4_inspector.addon.learner.learn_from_response = _boom  # type: ignore[assignment]
         self.patched = True
         log.warning("break_sigv4: the sigv4 core now raises on every flow")
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sigv4core import canonical as c
-from sigv4core.model import Credential, Verification, WireRequest, header_index
-from sigv4core.verify import header_list_for_signing, is_s3, make_checker, scope_string
+from sigv4_inspector.core import canonical as c
+from sigv4_inspector.core.model import Credential, Verification, WireRequest, header_index
+from sigv4_inspector.core.verify import header_list_for_signing, is_s3, make_checker, scope_string
 
 MAX_VARIANTS = 200
 MAX_SEARCH_BYTES = 4 << 20  # canonical requests hashed per flow

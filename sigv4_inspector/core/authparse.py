@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sigv4core.canonical import percent_decode, split_query
-from sigv4core.model import ParsedAuth, Scope, WireRequest, aws_header_digest
+from sigv4_inspector.core.canonical import percent_decode, split_query
+from sigv4_inspector.core.model import ParsedAuth, Scope, WireRequest, aws_header_digest
 
 SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
 SIGV4A_ALGORITHM = "AWS4-ECDSA-P256-SHA256"

@@ -1,7 +1,7 @@
 """Bug-report bundles: turn saved flows into something safe to attach to an issue.
 
-    python addons/sigv4bundle.py flows.mitm -o bundle/ [--no-bodies]
-    (or, inside mitmproxy:  :sigv4.bundle @all bundle/)
+    sigv4-inspector bundle flows.mitm -o bundle/ [--no-bodies]
+    (or scripts/bugreport, or inside mitmproxy:  :sigv4.bundle @all bundle/)
 
 Writes ``bundle/flows.redacted.mitm`` (mitmproxy's format, with comments, markers and the
 sigv4 records kept), ``bundle/flows.har`` (mitmproxy's own HAR export of the redacted
@@ -18,12 +18,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mitmproxy import flow as mflow
+from mitmproxy import http, io
 
-from mitmproxy import flow as mflow  # noqa: E402
-from mitmproxy import http, io  # noqa: E402
-
-from sigv4core.redact import redact_body, redact_headers, redact_target, redact_text  # noqa: E402
+from sigv4_inspector.core.redact import redact_body, redact_headers, redact_target, redact_text
 
 
 def _set_headers(msg: http.Message, headers: list[tuple[str, str]]) -> None:
@@ -43,7 +41,7 @@ def redact_flow(
     f: http.HTTPFlow, *, bodies: bool = True, secrets: Sequence[str] = ()
 ) -> http.HTTPFlow:
     """A redacted copy of one flow (the original is not touched)."""
-    g = f.copy()
+    g: http.HTTPFlow = f.copy()
     g.request.path = redact_target(g.request.path)
     _set_headers(g.request, redact_headers(_hdrs(g.request)))
     g.request.raw_content = (

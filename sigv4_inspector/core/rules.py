@@ -4,7 +4,7 @@ with its message and fix beside it.
 A rule reads a :class:`Context` (the request as the client sent it, the verification, the
 proxy's clock, what the proxy changed, the server's answer, the variant search) and says
 what it sees. Rules never read each other's findings: :func:`diagnose` runs them all, and
-one final pass (:mod:`sigv4core.rank`) orders the findings, most specific cause first, and
+one final pass (:mod:`sigv4_inspector.core.rank`) orders the findings, most specific cause first, and
 drops what a more specific finding already says. Adding a diagnosis means adding one rule
 here and one test; the addon never changes.
 """
@@ -18,15 +18,15 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sigv4core import awsmodel
-from sigv4core.codes import Code
-from sigv4core.credentials import is_global_sts_host
-from sigv4core.endpoints import host_info, is_aws_host
-from sigv4core.model import Finding, Verification, WireRequest, fingerprint, header_index
-from sigv4core.tokens import describe_token, token_format
+from sigv4_inspector.core import awsmodel
+from sigv4_inspector.core.codes import Code
+from sigv4_inspector.core.endpoints import DEFAULT, Endpoints, HostInfo, is_aws_host
+from sigv4_inspector.core.learn import is_global_sts_host
+from sigv4_inspector.core.model import Finding, Verification, WireRequest, fingerprint, header_index
+from sigv4_inspector.core.tokens import describe_token, token_format
 
 if TYPE_CHECKING:
-    from sigv4core.forensics import ForensicResult
+    from sigv4_inspector.core.forensics import ForensicResult
 
 HOP_BY_HOP = frozenset(
     {
@@ -108,6 +108,12 @@ class Context:
     forensic: ForensicResult | None = None  # the variant search's result, when run
     input_source: str = "live"  # "live", "file" (a .mitm replay) or "har"
     limits: list[str] = field(default_factory=list)  # analysis bounds that were hit
+    endpoints: Endpoints = DEFAULT  # what host names say (botocore's data, from the runtime)
+    credentials_problem: str | None = None  # why the user's credentials are not loaded
+
+    @property
+    def host(self) -> HostInfo:
+        return self.endpoints.host_info(self.req.host)
 
     @property
     def auth(self) -> Any:
@@ -181,7 +187,7 @@ def _server_error(ctx: Context) -> Any:
 
 def _classify(se: Any) -> str:
     try:
-        from sigv4core.servererror import classify
+        from sigv4_inspector.core.servererror import classify
 
         return str(classify(se))
     except Exception:
@@ -196,7 +202,7 @@ def _echo_diff(ctx: Context) -> list[dict[str, Any]]:
     if not server_creq or not local or server_creq == local:
         return []
     try:
-        from sigv4core.servererror import canonical_diff
+        from sigv4_inspector.core.servererror import canonical_diff
 
         return canonical_diff(local, server_creq)
     except Exception:
@@ -708,12 +714,14 @@ def secret_mismatch(ctx: Context) -> Iterable[Finding]:
 @rule
 def unknown_access_key(ctx: Context) -> Iterable[Finding]:
     if ctx.v.reason == "unknown_access_key":
+        why = f": {ctx.credentials_problem}" if ctx.credentials_problem else ""
         yield _f(
             Code.UNKNOWN_ACCESS_KEY,
             "warning",
-            f"No secret is known for access key {ctx.auth.access_key_id}, so the signature was not checked.",
+            f"No secret is known for access key {ctx.auth.access_key_id}, so the signature was not checked{why}.",
             "Run the proxy with the profile that signs (AWS_PROFILE, --set sigv4_credentials=FILE), or let the STS/IMDS response that issued the key pass through the proxy.",
             access_key_id=ctx.auth.access_key_id,
+            credentials_problem=ctx.credentials_problem,
         )
 
 
@@ -1209,7 +1217,7 @@ def scope_date_mismatch(ctx: Context) -> Iterable[Finding]:
 def mrap_requires_sigv4a(ctx: Context) -> Iterable[Finding]:
     if _scope(ctx) is None or ctx.auth.scheme != "sigv4":
         return
-    if host_info(ctx.req.host).mrap:
+    if ctx.host.mrap:
         yield _f(
             Code.MRAP_REQUIRES_SIGV4A,
             "error",
@@ -1223,7 +1231,7 @@ def scope_service_mismatch(ctx: Context) -> Iterable[Finding]:
     sc = _scope(ctx)
     if sc is None:
         return
-    info = host_info(ctx.req.host)
+    info = ctx.host
     if info.is_aws and info.service and sc.service != info.service:
         yield _f(
             Code.SCOPE_SERVICE_MISMATCH,
@@ -1261,7 +1269,7 @@ def scope_region_mismatch(ctx: Context) -> Iterable[Finding]:
             server_confirms=True,
         )
         return
-    info = host_info(ctx.req.host)
+    info = ctx.host
     if info.is_aws and info.region and sc.region != info.region and ctx.auth.scheme == "sigv4":
         yield _f(
             Code.SCOPE_REGION_MISMATCH,
@@ -1523,7 +1531,7 @@ def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
 
 def diagnose(ctx: Context) -> list[Finding]:
     """Every rule's findings, in rule order; a rule that fails is skipped (it never breaks
-    the record) and says so. :func:`sigv4core.rank.finalize` orders them."""
+    the record) and says so. :func:`sigv4_inspector.core.rank.finalize` orders them."""
     out: list[Finding] = []
     for r in RULES:
         try:

@@ -8,8 +8,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sigv4core.model import Finding, Verification, fingerprint
-from sigv4core.tokens import redact_token
+from sigv4_inspector.core.model import Finding, Verification, fingerprint
+from sigv4_inspector.core.tokens import redact_token
 
 SECRET_QUERY_KEYS = (
     "X-Amz-Signature",
@@ -116,7 +116,7 @@ def build_record_line(
         token = v.auth.session_token
         auth["session_token"] = redact_token(token)
         if creq:
-            from sigv4core.canonical import uri_encode
+            from sigv4_inspector.core.canonical import uri_encode
 
             shown = f"[token {redact_token(token)}]"
             creq = creq.replace(uri_encode(token), shown).replace(token, shown)

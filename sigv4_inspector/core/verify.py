@@ -16,12 +16,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sigv4core import awsmodel, keys
-from sigv4core import canonical as c
-from sigv4core.authparse import SIGV4A_ALGORITHM, parse_auth
-from sigv4core.checksums import Checksum, ChecksumUnavailable, algorithm_of
-from sigv4core.chunked import AwsChunkedDecoder
-from sigv4core.model import (
+from sigv4_inspector.core import awsmodel, keys
+from sigv4_inspector.core import canonical as c
+from sigv4_inspector.core.authparse import SIGV4A_ALGORITHM, parse_auth
+from sigv4_inspector.core.checksums import Checksum, ChecksumUnavailable, algorithm_of
+from sigv4_inspector.core.chunked import AwsChunkedDecoder
+from sigv4_inspector.core.model import (
     ChecksumResult,
     Credential,
     Keyring,
@@ -29,7 +29,7 @@ from sigv4core.model import (
     Verification,
     WireRequest,
 )
-from sigv4core.sigv2 import verify_sigv2
+from sigv4_inspector.core.sigv2 import verify_sigv2
 
 STREAMING_SIGNED = {
     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD": ("sigv4", False),
@@ -90,7 +90,7 @@ def build_canonical_request(
     query: str | None = None,
 ) -> tuple[str, list[str]]:
     """The canonical request AWS computes for a SigV4/SigV4a request as seen
-    (:mod:`sigv4core.awsmodel`), and the signed headers that are absent.
+    (:mod:`sigv4_inspector.core.awsmodel`), and the signed headers that are absent.
 
     ``s3_rules`` overrides the path rules chosen from the scope; ``token_unsigned`` leaves
     X-Amz-Security-Token out of a presigned query (the services that accept that, E7);
@@ -605,7 +605,7 @@ def verify(
 
     ``s3_rules`` forces S3's path rules (True) or the other services' (False), and
     ``token_outside_signature`` whether a presigned URL's session token is outside its
-    signature; by default the scope's service decides both (:mod:`sigv4core.awsmodel`).
+    signature; by default the scope's service decides both (:mod:`sigv4_inspector.core.awsmodel`).
     """
     session = VerifySession(
         req,

@@ -10,8 +10,8 @@ import base64
 import hmac
 import re
 
-from sigv4core.canonical import percent_decode, split_query, uri_encode
-from sigv4core.model import ParsedAuth, WireRequest
+from sigv4_inspector.core.canonical import percent_decode, split_query, uri_encode
+from sigv4_inspector.core.model import ParsedAuth, WireRequest
 
 # Sub-resources and overrides that are part of S3's CanonicalizedResource (botocore HmacV1).
 S3_SUBRESOURCES = frozenset(

@@ -1,6 +1,7 @@
 """What an AWS host name says about the region and signing service a request must use.
 
-Built on botocore's endpoint and service data. Where no rule applies (custom domains,
+Built on botocore's endpoint and service data, which the runtime reads and hands in
+(:class:`Endpoints`). Where no rule applies (custom domains,
 S3-compatible servers, global virtual-host S3 names) it answers None: say nothing rather
 than guess.
 """
@@ -8,9 +9,8 @@ than guess.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 AWS_SUFFIXES = (
     ".amazonaws.com",
@@ -67,48 +67,64 @@ def is_aws_host(host: str) -> bool:
     return h.endswith(AWS_SUFFIXES)
 
 
-@lru_cache(maxsize=1)
-def _region_regexes() -> list[re.Pattern[str]]:
-    """Each partition's region pattern, from botocore's ``partitions`` data (7 KB; the
-    1.2 MB ``endpoints`` data, which older botocore releases alone have, cost 150 M
-    instructions to load for the same patterns)."""
-    for name in ("partitions", "endpoints"):
-        try:
-            import botocore.loaders
-
-            data: Any = botocore.loaders.create_loader().load_data(name)
-            return [re.compile(p["regionRegex"]) for p in data["partitions"]]
-        except Exception:  # this release lacks it (or it is unreadable): the next one
-            continue
-    return [re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")]  # pragma: no cover
+#: Used when no endpoint data is given (tests, or botocore's data unreadable).
+FALLBACK_REGION_PATTERNS = (r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$",)
+_MAX_CACHED = 4096
 
 
-def looks_like_region(label: str) -> bool:
-    return any(r.match(label) for r in _region_regexes())
+class Endpoints:
+    """What host names say, given endpoint data: each partition's region pattern and a
+    lookup of signing names by endpoint prefix. Pure: the runtime reads botocore's data
+    (:mod:`sigv4_inspector.runtime.endpoints`) and hands it in."""
+
+    def __init__(
+        self,
+        region_patterns: Sequence[str] = FALLBACK_REGION_PATTERNS,
+        signing_name: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._regions = [re.compile(p) for p in region_patterns]
+        self._signing_name = signing_name
+        self._names: dict[str, str | None] = {}
+        self._hosts: dict[str, HostInfo] = {}
+
+    def looks_like_region(self, label: str) -> bool:
+        return any(r.match(label) for r in self._regions)
+
+    def signing_name_for_prefix(self, prefix: str) -> str | None:
+        """The signing name of the service whose endpoint prefix is ``prefix``; None when
+        unknown."""
+        if prefix in SIGNING_NAME:
+            return SIGNING_NAME[prefix]
+        if prefix not in self._names:
+            if len(self._names) >= _MAX_CACHED:
+                self._names.clear()
+            try:
+                found = self._signing_name(prefix) if self._signing_name else None
+            except Exception:
+                found = None
+            self._names[prefix] = found
+        return self._names[prefix]
+
+    def host_info(self, host: str) -> HostInfo:
+        """Infer the signing service and region a request to ``host`` must be signed for."""
+        info = self._hosts.get(host)
+        if info is None:
+            if len(self._hosts) >= _MAX_CACHED:
+                self._hosts.clear()
+            info = self._hosts[host] = _host_info(host, self)
+        return info
 
 
-@lru_cache(maxsize=512)
-def signing_name_for_prefix(prefix: str) -> str | None:
-    """The signing name of the service whose endpoint prefix is ``prefix``, from botocore's
-    service model when one is named like it; None when unknown."""
-    if prefix in SIGNING_NAME:
-        return SIGNING_NAME[prefix]
-    try:
-        import botocore.loaders
-
-        loader = botocore.loaders.create_loader()
-        model: Any = loader.load_service_model(prefix, "service-2")
-        meta = model.get("metadata", {})
-        if meta.get("endpointPrefix") == prefix:
-            return str(meta.get("signingName") or prefix)
-    except Exception:
-        return None
-    return None
+DEFAULT = Endpoints()
 
 
-@lru_cache(maxsize=4096)
 def host_info(host: str) -> HostInfo:
-    """Infer the signing service and region a request to ``host`` must be signed for."""
+    """:meth:`Endpoints.host_info` with the fallback data (no botocore)."""
+    return DEFAULT.host_info(host)
+
+
+def _host_info(host: str, data: Endpoints) -> HostInfo:
+    looks_like_region = data.looks_like_region
     h = host.split(":", 1)[0].lower().rstrip(".")
     if not h.endswith(AWS_SUFFIXES):
         return HostInfo(None, None, False)
@@ -149,4 +165,4 @@ def host_info(host: str) -> HostInfo:
         return HostInfo(None, None, True)
     prefix = ".".join(x for x in core[:region_idx] if x != "dualstack")
     prefix = prefix.removesuffix("-fips")
-    return HostInfo(signing_name_for_prefix(prefix), core[region_idx], True)
+    return HostInfo(data.signing_name_for_prefix(prefix), core[region_idx], True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sigv4core.model import Verification, WireRequest
+from sigv4_inspector.core.model import Verification, WireRequest
 
 if TYPE_CHECKING:
-    from sigv4core.rules import ProxyChange
+    from sigv4_inspector.core.rules import ProxyChange
 
 Fields = tuple[tuple[bytes, bytes], ...]
 
@@ -61,6 +61,8 @@ class FlowCapture(NamedTuple):
     proxy_changes: tuple[ProxyChange, ...] = ()
     verification: Verification | None = None
     input_source: str = "live"  # "live", "file" (a .mitm replay) or "har"
+    limits: tuple[str, ...] = ()  # bounds the capture hit (headers kept, body not kept ...)
+    credentials_problem: str | None = None  # why the user's credentials are missing
 
     def wire(self) -> WireRequest:
         headers = decode_fields(self.fields)

@@ -1,9 +1,9 @@
 """The final pass over a flow's findings: most specific cause first, one cause per fact.
 
-Rules say what they see (:mod:`sigv4core.rules`); this pass alone decides what a person
+Rules say what they see (:mod:`sigv4_inspector.core.rules`); this pass alone decides what a person
 reads first (report.md, "Order of findings and the headline"):
 
-- sort by severity, then by the rank of :mod:`sigv4core.codes`; a cause the server's own
+- sort by severity, then by the rank of :mod:`sigv4_inspector.core.codes`; a cause the server's own
   answer confirms comes before the other causes of its rank;
 - drop what a more specific finding already says: the bare SIGNATURE_MISMATCH when a
   cause is named; CHANGED_AFTER_PROXY when the change is seen inside the proxy (or in the
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sigv4core.codes import SEVERITY_ORDER, Code, rank
-from sigv4core.model import Finding
+from sigv4_inspector.core.codes import SEVERITY_ORDER, Code, rank
+from sigv4_inspector.core.model import Finding
 
 MAX_FINDINGS = 50
 MAX_EVIDENCE_STR = 2048  # characters of one evidence string

@@ -1,7 +1,7 @@
 """Redaction for shareable bug reports: what to remove or fingerprint in headers, URLs and
 bodies so a saved flow carries no signature, token, cookie or secret key.
 
-Pure functions over strings and bytes; the mitmproxy side (``addons/sigv4bundle.py``)
+Pure functions over strings and bytes; the mitmproxy side (``sigv4_inspector.addon.bundle``)
 applies them to flows.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from sigv4core.model import fingerprint
-from sigv4core.tokens import redact_token
+from sigv4_inspector.core.model import fingerprint
+from sigv4_inspector.core.tokens import redact_token
 
 DROP_HEADERS = frozenset(
     {

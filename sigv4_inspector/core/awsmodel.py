@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sigv4core import canonical as c
+from sigv4_inspector.core import canonical as c
 
 # -- the path ------------------------------------------------------------------------------
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sigv4core.model import fingerprint
-from sigv4core.tokens import redact_token
+from sigv4_inspector.core.model import fingerprint
+from sigv4_inspector.core.tokens import redact_token
 
 __all__ = [
     "CLASSIFICATIONS",

@@ -1,0 +1,44 @@
+"""The "AWS Signature" content view: the request's record as a person reads it."""
+
+from __future__ import annotations
+
+from mitmproxy import contentviews, http
+
+from sigv4_inspector.addon.state import META_KEY
+from sigv4_inspector.core.explain import explain_record
+
+
+class AwsSignatureView(contentviews.Contentview):
+    """The parsed auth, canonical request, string to sign and findings of the request."""
+
+    name = "AWS Signature"
+
+    def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
+        fl = metadata.flow
+        rec = fl.metadata.get(META_KEY) if fl is not None else None
+        if not rec:
+            raise ValueError("not an AWS-signed request")
+        return explain_record(rec)
+
+    def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
+        fl = metadata.flow
+        if (
+            fl is not None
+            and META_KEY in fl.metadata
+            and isinstance(fl, http.HTTPFlow)
+            and metadata.http_message is fl.request
+        ):
+            return 2.0
+        return -1
+
+
+VIEW = AwsSignatureView()
+
+
+class View:
+    """Registers the content view when the addon loads (mitmproxy has no way to remove one)."""
+
+    name = "sigv4_view"
+
+    def load(self, loader: object) -> None:
+        contentviews.add(VIEW)
