@@ -237,6 +237,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "AmazonS3"
     sys_version = ""
     server: _Server
+    raw_requestline: bytes
 
     def parse_request(self) -> bool:
         real = self.rfile
