@@ -11,7 +11,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from . import sigv4
+from . import s3post, sigv4
 from .auth import authenticate
 from .chunked import (
     SIGNED_STREAMING,
@@ -46,7 +46,6 @@ def _decode(part: str) -> str:
 def handle(state: FakeAWS, req: ReceivedRequest, route: Route, host: str) -> Response:
     """Serve one S3 request (REST-XML)."""
     err = S3Errors(state, req)
-    sig = authenticate(state, req, route, host, err)
     path = req.path
     if route.bucket is not None:
         bucket, key = route.bucket, _decode(path[1:])
@@ -54,6 +53,9 @@ def handle(state: FakeAWS, req: ReceivedRequest, route: Route, host: str) -> Res
         parts = path[1:].split("/", 1)
         bucket = _decode(parts[0])
         key = _decode(parts[1]) if len(parts) > 1 else ""
+    if bucket and not key and s3post.is_post_object(req):
+        return s3post.handle(state, req, bucket)  # authenticated by its signed policy
+    sig = authenticate(state, req, route, host, err)
     query = sigv4.query_dict(req.query)
     if not bucket:
         if req.method == "GET":
