@@ -1,6 +1,6 @@
 """End to end: a real mitmdump with the addon, real boto3 clients sending through it over
-TLS to the local AWS-like endpoint (scripts/fakeaws.py, which verifies signatures with
-botocore's own signers), and assertions on the JSONL records. Then the same flows replayed
+TLS to the local AWS-like endpoint (scripts/fakeaws.py, which verifies signatures with its
+own implementation of AWS's canonical forms), and assertions on the JSONL records. Then the same flows replayed
 offline with -nr, and every output searched for secrets."""
 
 from __future__ import annotations
