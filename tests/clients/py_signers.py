@@ -241,11 +241,25 @@ def requests_send(auth: Any, case: dict[str, Any], params: dict[str, str] | None
     return r.status_code
 
 
+def partial_canonical(method: str, path: str, query: str) -> str:
+    """The first three lines of a canonical request, for signers that expose only those."""
+    return f"{method}\n{path}\n{query}\n(path and query lines only)"
+
+
 def requests_aws4auth_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
     from requests_aws4auth import AWS4Auth
 
+    class Capturing(AWS4Auth):  # type: ignore[misc]
+        def __call__(self, r: Any) -> Any:
+            out = super().__call__(r)
+            path, _, query = r.path_url.partition("?")
+            CANON.last = partial_canonical(
+                r.method, self.amz_cano_path(path), self.amz_cano_querystring(query)
+            )
+            return out
+
     def run(case: dict[str, Any]) -> int:
-        return requests_send(AWS4Auth(AKID, SECRET, case["region"], case["service"]), case)
+        return requests_send(Capturing(AKID, SECRET, case["region"], case["service"]), case)
 
     return f"requests-aws4auth {metadata.version('requests-aws4auth')}", run
 
@@ -268,8 +282,16 @@ def requests_auth_aws_sigv4_driver() -> tuple[str, Callable[[dict[str, Any]], in
 def aws_requests_auth_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
     from aws_requests_auth.aws_auth import AWSRequestsAuth
 
+    class Capturing(AWSRequestsAuth):  # type: ignore[misc]
+        def __call__(self, r: Any) -> Any:
+            out = super().__call__(r)
+            CANON.last = partial_canonical(
+                r.method, self.get_canonical_path(r), self.get_canonical_querystring(r)
+            )
+            return out
+
     def run(case: dict[str, Any]) -> int:
-        auth = AWSRequestsAuth(
+        auth = Capturing(
             aws_access_key=AKID,
             aws_secret_access_key=SECRET,
             aws_host=HOSTPORT,
@@ -312,9 +334,19 @@ def httpx_send(auth: Any, case: dict[str, Any]) -> int:
 
 def httpx_auth_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
     from httpx_auth import AWS4Auth
+    from httpx_auth._aws import canonical_query_string, canonical_uri
+
+    class Capturing(AWS4Auth):  # type: ignore[misc]
+        def auth_flow(self, request: Any) -> Any:
+            CANON.last = partial_canonical(
+                request.method,
+                canonical_uri(request.url, is_s3=self.service.lower() == "s3"),
+                canonical_query_string(request.url),
+            )
+            return super().auth_flow(request)
 
     def run(case: dict[str, Any]) -> int:
-        return httpx_send(AWS4Auth(AKID, SECRET, case["region"], case["service"]), case)
+        return httpx_send(Capturing(AKID, SECRET, case["region"], case["service"]), case)
 
     return f"httpx-auth {metadata.version('httpx-auth')} httpx {metadata.version('httpx')}", run
 
@@ -322,8 +354,18 @@ def httpx_auth_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
 def httpx_aws_auth_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
     from httpx_aws_auth import AwsCredentials, AwsSigV4Auth
 
+    class Capturing(AwsSigV4Auth):  # type: ignore[misc]
+        def auth_flow(self, request: Any) -> Any:
+            signer = self._signer
+            CANON.last = partial_canonical(
+                request.method,
+                signer._get_canonical_path(request),
+                signer._get_canonical_querystring(request),
+            )
+            return super().auth_flow(request)
+
     def run(case: dict[str, Any]) -> int:
-        auth = AwsSigV4Auth(AwsCredentials(AKID, SECRET), case["region"], case["service"])
+        auth = Capturing(AwsCredentials(AKID, SECRET), case["region"], case["service"])
         return httpx_send(auth, case)
 
     version = (
