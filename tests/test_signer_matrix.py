@@ -711,8 +711,6 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
             MX_ENDPOINT=endpoint,
             AWS_ACCESS_KEY_ID=K1[0],
             AWS_SECRET_ACCESS_KEY=K1[1],
-            AWS_REQUEST_CHECKSUM_CALCULATION="when_required",
-            AWS_RESPONSE_CHECKSUM_VALIDATION="when_required",
             PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}",
         )
         deb = subprocess.run(
