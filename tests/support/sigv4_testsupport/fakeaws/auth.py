@@ -236,13 +236,17 @@ def authenticate(
             raise AuthError(err.skew(sig.amz_date, req_time, now))
     elif abs((now - req_time).total_seconds()) > SKEW_SECONDS[route.service]:
         raise AuthError(err.skew(sig.amz_date, req_time, now))
-    # Unsigned x-amz-* headers (S3 refuses them).
+    # Unsigned x-amz-* headers (S3 refuses them), except x-amz-content-sha256, which S3
+    # accepts unsigned: scality/Arsenal#2590 ("In practice AWS does not require
+    # x-amz-content-sha256 to be signed"), zengularity/benji#309, demarche-numerique/ds_proxy#164.
     if route.service == "s3":
         unsigned = sorted(
             {
                 k.lower()
                 for k, _ in req.headers
-                if k.lower().startswith("x-amz-") and k.lower() not in sig.signed_headers
+                if k.lower().startswith("x-amz-")
+                and k.lower() not in sig.signed_headers
+                and k.lower() != "x-amz-content-sha256"
             }
         )
         if unsigned:
