@@ -35,7 +35,7 @@ from sigv4_inspector.addon.view import View
 
 def make_addons(state: State | None = None) -> list[Any]:
     """The addons in the order their hooks must run (options first, capture before any
-    hook that reads the request, the learner before the inspector)."""
+    hook that reads the request, the learner before the inspector, the report after it)."""
     state = state or State()
     capture = Capture()
     tap = StreamTap(state)
@@ -45,11 +45,11 @@ def make_addons(state: State | None = None) -> list[Any]:
     return [
         Options(state),
         credentials,
-        report,
         capture,
         tap,
         Learner(state),
         inspector,
         Commands(state, inspector),
+        report,  # last: at exit it closes the report after the last records are written
         View(),
     ]

@@ -16,6 +16,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from mitmproxy import ctx
+
 from sigv4_inspector.addon.state import State
 from sigv4_inspector.runtime.credentials import CredentialStore, LoadResult, import_botocore
 
@@ -80,6 +82,26 @@ class Credentials:
         gen = self.state.loader.start(list(s.profiles) or None, list(s.credential_files), on_done)
         self._generation = gen
         loop.call_later(s.credential_timeout, self._timed_out, gen)
+
+    def running(self) -> None:
+        """Offline (``mitmdump -nr``: no proxy server, so no traffic to hold up), the flows
+        of the file need the credentials: wait for them here, at most the timeout."""
+        try:
+            offline = not ctx.options.server
+        except (AttributeError, KeyError):
+            return
+        if offline:
+            self.settle(self.state.loader.timeout)
+
+    def settle(self, timeout: float) -> None:
+        """Apply a load that has finished (waiting at most ``timeout`` for it), without
+        the event loop: offline start and shutdown."""
+        loader = self.state.loader
+        if self.state.credentials_ready and self.state.credentials_problem is None:
+            return
+        if loader.finished.wait(timeout) and loader.result is not None:
+            if not self.state.credentials_ready or self.state.credentials_problem:
+                self._ready(loader.result)
 
     def _loaded(self, gen: int, result: LoadResult) -> None:
         late = self.state.credentials_ready and self.state.credentials_problem is not None

@@ -115,6 +115,7 @@ class Inspector:
         self.lines = Lines()
         self.waiting: deque[tuple[http.HTTPFlow, FlowCapture]] = deque()
         self.recorded: dict[str, None] = {}
+        self.credentials = credentials
         credentials.listeners.append(self._credentials_ready)
 
     # -- hooks -----------------------------------------------------------------------------
@@ -136,6 +137,7 @@ class Inspector:
             v = self.tap.take(fid)
             if v is not None:
                 v.wait(1.0)
+        self.credentials.settle(0)  # a load that finished meanwhile serves the waiting flows
         self._drain(force=True)
         self.lines.flush()
 

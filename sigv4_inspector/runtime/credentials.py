@@ -429,6 +429,8 @@ class CredentialLoader:
         self._generation = 0
         self._lock = threading.Lock()
         self.loading = False
+        self.finished = threading.Event()  # the current load is done ...
+        self.result: LoadResult | None = None  # ... with this
 
     def start(
         self,
@@ -442,6 +444,8 @@ class CredentialLoader:
             self._generation += 1
             gen = self._generation
             self.loading = True
+            self.finished.clear()
+            self.result = None
         loader = load or _load
 
         def run() -> None:
@@ -450,6 +454,8 @@ class CredentialLoader:
                 current = gen == self._generation
                 if current:
                     self.loading = False
+                    self.result = result
+                    self.finished.set()
             if current:
                 on_done(result)
 
