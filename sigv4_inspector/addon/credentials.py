@@ -100,8 +100,7 @@ class Credentials:
         if self.state.credentials_ready and self.state.credentials_problem is None:
             return
         if loader.finished.wait(timeout) and loader.result is not None:
-            if not self.state.credentials_ready or self.state.credentials_problem:
-                self._ready(loader.result)
+            self._ready(loader.result)
 
     def _loaded(self, gen: int, result: LoadResult) -> None:
         late = self.state.credentials_ready and self.state.credentials_problem is not None
