@@ -10,13 +10,14 @@ Feed it the body in any slicing; the streamed and the buffered paths are the sam
 What it keeps, what it does not:
 
 * the form fields (name, value, filename, part Content-Type, order, and whether each came
-  after the file part), up to ``max_kept_bytes`` of names and values (default 20480, S3's
-  limit on the form data before the file: "The form data and boundaries (excluding the
-  contents of the file) cannot exceed 20 KB", AWS "HTML Forms (AWS Signature Version 2)"
-  and "Browser-Based Uploads Using POST"; S3 names the bound in its
+  after the file part). A value is kept up to ``max_value_bytes`` (default 20480, S3's limit
+  on the form data before the file: "The form data and boundaries (excluding the contents
+  of the file) cannot exceed 20 KB", AWS "HTML Forms (AWS Signature Version 2)" and
+  "Browser-Based Uploads Using POST"; S3 names the bound in its
   ``MaxPostPreDataLengthExceeded`` answer as ``<MaxPostPreDataLengthBytes>20480``,
-  waynehoover/s3_direct_upload#45). Beyond it the parser stops keeping and sets
-  ``ParsedForm.kept_truncated``;
+  waynehoover/s3_direct_upload#45), names and values up to ``max_kept_bytes`` in all
+  (64 KiB, so a form over S3's limit can still be read and diagnosed). Beyond either the
+  parser stops keeping and sets ``ParsedForm.kept_truncated``;
 * the file part (the first ``form-data`` part named ``file``, in any case: "The post
   parameters are case insensitive", AWS "Example: Browser-Based Upload using HTTP POST"):
   its name, filename and Content-Type, its size and, when asked, its digests (hashlib names)
@@ -36,7 +37,7 @@ escapes only ``"`` and ``\\``; any other backslash is literal, as browsers send 
 Bounds (memory stays bounded and time linear whatever the input): boundary length
 (``MAX_BOUNDARY``), preamble (``MAX_PREAMBLE``), a header or delimiter line (``MAX_LINE``),
 header bytes and count per part, parts kept (``max_parts``), bytes kept
-(``max_kept_bytes``). Malformed input never raises: the parser enters an error state,
+(``max_value_bytes``, ``max_kept_bytes``). Malformed input never raises: the parser enters an error state,
 reports a ``FormError`` and ignores the rest (still counting ``body_bytes``). The result is
 the same for any chunking of the same body, including one byte at a time.
 """
@@ -52,6 +53,7 @@ from urllib.parse import unquote_to_bytes
 # S3: "The form data and boundaries (excluding the contents of the file) cannot exceed 20 KB"
 # (AWS, HTML Forms); the answer names the limit as 20480 bytes (s3_direct_upload#45).
 MAX_FORM_BYTES = 20480
+MAX_KEPT_BYTES = 65536  # names and values kept in all (a form past S3's limit is still read)
 MAX_BOUNDARY = 200  # RFC 2046 allows 70 characters; tolerate longer, but bounded
 MAX_PREAMBLE = 20480  # the first delimiter must start within this many bytes
 MAX_LINE = 8192  # a part-header or delimiter line, without its CRLF
@@ -59,6 +61,8 @@ MAX_PART_HEADER_BYTES = 16384
 MAX_HEADERS_PER_PART = 32
 MAX_PARTS = 4096  # parts kept; later parts are parsed and counted, not kept
 MAX_FILE_META = 1024  # characters kept of the file part's name, filename, content type
+# Fields whose values a repr never shows: the client's signature and session token.
+SENSITIVE_FIELDS = frozenset({"x-amz-security-token", "x-amz-signature", "signature"})
 
 
 class FormErrorKind(Enum):
@@ -87,7 +91,8 @@ class FormError:
 class FormField:
     """A non-file part, as sent. ``value`` is UTF-8 decoded (invalid bytes replaced).
     ``truncated``: the value was cut at the parser's keep bound. ``disposition`` is the
-    Content-Disposition type in lower case (``form-data``), ``None`` without the header."""
+    Content-Disposition type in lower case (``form-data``), ``None`` without the header.
+    ``repr`` leaves out the values of ``SENSITIVE_FIELDS``."""
 
     name: str
     value: str
@@ -97,6 +102,19 @@ class FormField:
     disposition: str | None = "form-data"
     after_file: bool = False
     truncated: bool = False
+
+    def __repr__(self) -> str:
+        value = (
+            f"<{len(self.value)} chars, not shown>"
+            if self.name.lower() in SENSITIVE_FIELDS
+            else repr(self.value)
+        )
+        return (
+            f"FormField(name={self.name!r}, value={value}, index={self.index}, "
+            f"filename={self.filename!r}, content_type={self.content_type!r}, "
+            f"disposition={self.disposition!r}, after_file={self.after_file}, "
+            f"truncated={self.truncated})"
+        )
 
 
 @dataclass(frozen=True)
@@ -265,7 +283,8 @@ class MultipartParser:
         boundary: str | bytes,
         *,
         hash_algorithms: Sequence[str] = (),
-        max_kept_bytes: int = MAX_FORM_BYTES,
+        max_kept_bytes: int = MAX_KEPT_BYTES,
+        max_value_bytes: int = MAX_FORM_BYTES,
         max_parts: int = MAX_PARTS,
         file_field: str = "file",
     ) -> None:
@@ -282,6 +301,7 @@ class MultipartParser:
         self._fed = 0
         self._hash_names = tuple(hash_algorithms)
         self._max_kept = max_kept_bytes
+        self._max_value = max_value_bytes
         self._max_parts = max_parts
         self._file_field = file_field.lower()
         self._kept = 0
@@ -435,6 +455,13 @@ class MultipartParser:
                     if self._line == b"\r\n":
                         self._line.clear()
                         self._start_part(base + pos)
+                    elif self._line[:1] == b"\n" or self._line == b" \n" or self._line == b"\t\n":
+                        self._fail(
+                            FormErrorKind.BAD_DELIMITER,
+                            "a boundary line ends in a bare LF; multipart lines end in CRLF",
+                            self._line_start,
+                        )
+                        return
                     continue
                 line, pos = self._take_line(buf, pos, base)
                 if line is None:
@@ -592,8 +619,8 @@ class MultipartParser:
             return
         if not part.keep or part.truncated:
             return
-        room = self._max_kept - self._kept
-        take = min(room, b - a)
+        room = min(self._max_kept - self._kept, self._max_value - len(part.value))
+        take = max(0, min(room, b - a))
         if take > 0:
             part.value += buf[a : a + take]
             self._kept += take
@@ -656,7 +683,7 @@ def parse_form(
     body: bytes | bytearray | memoryview,
     *,
     hash_algorithms: Sequence[str] = (),
-    max_kept_bytes: int = MAX_FORM_BYTES,
+    max_kept_bytes: int = MAX_KEPT_BYTES,
 ) -> ParsedForm | None:
     """Parse a buffered ``multipart/form-data`` body; ``None`` when the Content-Type is not
     ``multipart/form-data`` with a boundary."""
