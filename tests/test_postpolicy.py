@@ -323,7 +323,7 @@ def test_lenient_base64_is_read_and_flagged() -> None:
             {"expiration": "2011-09-13T07:52:58+02:00", "conditions": []},
             "Invalid Policy: Invalid 'expiration' value: '2011-09-13T07:52:58+02:00'",
         ),
-        (  # dwilkie/carrierwave_direct#189
+        (  # dwilkie/carrierwave_direct#20: Ruby's Time.now.utc text is refused
             {"expiration": "2015-10-17 03:15:59 UTC", "conditions": []},
             "Invalid Policy: Invalid 'expiration' value: '2015-10-17 03:15:59 UTC'",
         ),
@@ -334,8 +334,8 @@ def test_lenient_base64_is_read_and_flagged() -> None:
             },
             "Invalid Policy: Invalid Simple-Condition: Simple-Conditions must have exactly one property specified.",
         ),
-        (  # toniopelo/modbox#10
-            {"expiration": "2026-01-01T00:00:00Z", "conditions": [{"Content-Length": 6199034}]},
+        (  # dwilkie/carrierwave_direct#231: success_action_status as a number
+            {"expiration": "2026-01-01T00:00:00Z", "conditions": [{"success_action_status": 201}]},
             "Invalid Policy: Invalid Simple-Condition: value must be a string.",
         ),
         (  # dwilkie/carrierwave_direct#230
@@ -345,7 +345,7 @@ def test_lenient_base64_is_read_and_flagged() -> None:
             },
             "Invalid Policy: Invalid JSON.",
         ),
-        (  # a float bound: repost.aws QUo27u4OYpTA-XvAWr72xeRg
+        (  # a float bound (reported as "Invalid JSON." on repost.aws; not confirmed here)
             {
                 "expiration": "2026-01-01T00:00:00Z",
                 "conditions": [["content-length-range", 0, 512.0]],
@@ -762,6 +762,20 @@ MESSAGES: list[
         (),
     ),
     (
+        "ryuzee/SlideHub#213",
+        "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.",
+        PolicyErrorKind.MISSING_FIELD,
+        None,
+        (),
+    ),
+    (
+        "itinance/react-native-fs#992",
+        "POST requires exactly one file upload per request.",
+        PolicyErrorKind.MISSING_FIELD,
+        None,
+        (),
+    ),
+    (
         "LocalStack snapshot (AWS): EntityTooLarge",
         "Your proposed upload exceeds the maximum allowed size",
         PolicyErrorKind.ENTITY_SIZE,
@@ -793,6 +807,19 @@ def test_parse_s3_messages(
             parsed.condition.arguments,
         ) == condition
     assert parsed.extra_fields == extra
+
+
+def test_missing_field_messages_name_the_field() -> None:
+    for name in ("key", "X-Amz-Signature", "AWSAccessKeyId"):
+        msg = f"Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."
+        parsed = parse_policy_error(msg)
+        assert (
+            parsed is not None
+            and parsed.kind is PolicyErrorKind.MISSING_FIELD
+            and parsed.detail == name
+        )
+    parsed = parse_policy_error("POST requires exactly one file upload per request.")
+    assert parsed is not None and parsed.detail == "file"
 
 
 def test_unrelated_messages_are_not_policy_errors() -> None:

@@ -45,12 +45,13 @@ Each rule below cites its evidence:
 * Fields after the file are ignored: "The file or content must be the last field in the
   form. Any fields below it are ignored" (AWS, HTML Forms v2); a ``key`` after the file is
   reported missing ("Bucket POST must contain a field named 'key'. If it is specified,
-  please check the order of the fields", nukulb/s3-angular-file-upload#1, grafana/k6#1382).
+  please check the order of the fields", nukulb/s3-angular-file-upload#1; "S3 ignores all
+  other fields after files", asmcos/requests#36).
 * Required fields, as S3 names them when absent: ``X-Amz-Algorithm`` before
   ``X-Amz-Credential``, ``X-Amz-Signature``; SigV2 ``AWSAccessKeyId``, ``Signature``
   (LocalStack ``test_post_request_missing_signature`` / ``missing_fields``, validated);
   ``key``; and the file: "POST requires exactly one file upload per request" (S3's answer
-  quoted in rowanwins/vue-dropzone#303, boto/boto3#934).
+  quoted in danialfarid/ng-file-upload#809, itinance/react-native-fs#992).
 * Duplicated fields: "If you have multiple fields with the same name, the values must be
   separated by commas" (AWS, HTML Forms v2): a condition sees the values joined by ``,``.
 * ``${filename}``: "is automatically replaced with the name of the file provided by the user
@@ -61,7 +62,8 @@ Each rule below cites its evidence:
   the POST policy" (AWS, "Creating a POST Policy"). A file part without a ``filename``
   parameter leaves ``${filename}`` as is (LocalStack ``test_post_object_with_file_as_string``,
   validated: the key ``file-as-field-${filename}`` was stored literally); with
-  ``filename=""`` it becomes empty (waynehoover/s3_direct_upload#155).
+  ``filename=""`` (a browser's empty file input) it becomes empty, as the docs say: "If no
+  file or file name is provided, the variable is replaced with an empty string".
 * Conditions ("Creating a POST Policy", Condition Matching): exact match ``{"f": "v"}`` or
   ``["eq", "$f", "v"]``; ``["starts-with", "$f", prefix]``, "To configure the POST policy to
   allow any content within a form field, use starts-with with an empty value"; "Content-Types
@@ -94,12 +96,15 @@ Each rule below cites its evidence:
   CulturalMe/meteor-slingshot#80, benjreinhart/react-native-aws3#28; LocalStack
   ``test_post_request_expires``, validated). An offset or a space instead of ``T`` is refused:
   "Invalid Policy: Invalid 'expiration' value: '2011-09-13T07:52:58+02:00'"
-  (dwilkie/carrierwave_direct#2, #189). The top-level names are case-sensitive (ceph
+  (dwilkie/carrierwave_direct#2; Ruby's ``Time.now.utc`` text refused likewise, #20). The top-level names are case-sensitive (ceph
   s3-tests ``condition_is_case_sensitive`` / ``expires_is_case_sensitive``: 400).
-* Malformed policies, S3's words: "Invalid Policy: Invalid JSON." (tpyo/amazon-s3-php-class#53;
+* Malformed policies, S3's words: "Invalid Policy: Invalid JSON." (benefitcloud/ember-uploader#43;
   a ``null`` value, dwilkie/carrierwave_direct#230), "Invalid Policy: Invalid Simple-Condition:
   Simple-Conditions must have exactly one property specified." (LocalStack, validated),
-  "Invalid Policy: Invalid Simple-Condition: value must be a string." (toniopelo/modbox#10).
+  "Invalid Simple-Condition: Value Must Be A String" for ``success_action_status: 201``
+  (dwilkie/carrierwave_direct#231). Other texts here (unknown operation, wrong number of
+  arguments, a float bound read as invalid JSON) follow other servers' wording and are not
+  confirmed from S3.
 * S3 prints a failed condition as written, simple conditions as ``eq`` arrays:
   "Policy Condition failed: [\\"eq\\", \\"$key\\", \\"...\\"]" for ``{"key": ...}``
   (boto/boto3#4514), the policy's own spelling kept (``$X-Amz-Date``, aws/aws-sdk-js#1514;
@@ -864,6 +869,7 @@ class PolicyErrorKind(Enum):
     EXTRA_FIELDS = "extra-fields"  # "... Extra input fields: name"
     INVALID_POLICY = "invalid-policy"  # InvalidPolicyDocument: "Invalid Policy: ..."
     ENTITY_SIZE = "entity-size"  # EntityTooLarge / EntityTooSmall messages
+    MISSING_FIELD = "missing-field"  # "Bucket POST must contain a field named '...'"; the file
     OTHER = "other"  # another "Invalid according to Policy: ..." text
 
 
@@ -884,6 +890,10 @@ class ConditionEcho:
 
 @dataclass(frozen=True)
 class PolicyErrorMessage:
+    """S3's message, read: its kind, the condition it names (CONDITION_FAILED), the fields
+    it names (EXTRA_FIELDS), and the rest of the text (``detail``: the field name for
+    MISSING_FIELD, the reason for INVALID_POLICY)."""
+
     kind: PolicyErrorKind
     message: str
     condition: ConditionEcho | None = None
@@ -892,6 +902,7 @@ class PolicyErrorMessage:
 
 
 _ACCORDING = "invalid according to policy:"
+_MISSING = re.compile(r"Bucket POST must contain a field named '([^']{0,200})'", re.IGNORECASE)
 
 
 def _echo(text: str) -> ConditionEcho | None:
@@ -940,6 +951,11 @@ def parse_policy_error(message: str) -> PolicyErrorMessage | None:
             fields = tuple(n.strip().rstrip(".") for n in names.split(",") if n.strip())
             return PolicyErrorMessage(PolicyErrorKind.EXTRA_FIELDS, text, extra_fields=fields)
         return PolicyErrorMessage(PolicyErrorKind.OTHER, text, detail=rest)
+    m = _MISSING.search(text)
+    if m is not None:
+        return PolicyErrorMessage(PolicyErrorKind.MISSING_FIELD, text, detail=m.group(1))
+    if "post requires exactly one file upload per request" in low:
+        return PolicyErrorMessage(PolicyErrorKind.MISSING_FIELD, text, detail="file")
     pos = low.find("invalid policy:")
     if pos >= 0:
         detail = text[pos + len("invalid policy:") :].strip()
