@@ -51,5 +51,5 @@ def make_addons(state: State | None = None) -> list[Any]:
         inspector,
         Commands(state, inspector),
         report,  # last: at exit it closes the report after the last records are written
-        View(),
+        View(state),
     ]
