@@ -26,19 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests"), str(ROOT / "addons")]
+import boto3
+import botocore.auth
+import botocore.config
+import requests
+from rich.console import Console
+from rich.table import Table
 
-import badhop  # noqa: E402
-import boto3  # noqa: E402
-import botocore.auth  # noqa: E402
-import botocore.config  # noqa: E402
-import fakeaws  # noqa: E402
-import requests  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from proxyharness import Proxy, clean_aws_env, start_mitmdump  # noqa: E402
+from sigv4_testsupport import badhop, fakeaws
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, start_mitmdump
 
 K1 = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 

@@ -15,8 +15,8 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow, tutils
 
-from signing import AKID, SECRET, capture
 from sigv4_inspector.core.model import Credential
+from sigv4_testsupport.signing import AKID, SECRET, capture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -352,10 +352,10 @@ async def test_commands_and_content_view(addon, tmp_path: Path) -> None:  # type
 def _chunked_upload(corrupt: bool) -> tuple[Any, bytes]:
     """AWS's aws-chunked PutObject example with a trailer; one byte of a chunk changed when
     ``corrupt``."""
-    from test_vectors import S3, _s3_request
+    from sigv4_testsupport.vectors import S3, s3_request
 
     ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
-    wire = _s3_request(ex)
+    wire = s3_request(ex)
     body = wire.body or b""
     if corrupt:
         pos = body.index(b"400;chunk-signature=") + 200
@@ -365,7 +365,7 @@ def _chunked_upload(corrupt: bool) -> tuple[Any, bytes]:
 
 def _streamed_flow(a: Any, wire: Any) -> http.HTTPFlow:
     """A live flow of ``wire`` whose body has not arrived yet, seen by ``requestheaders``."""
-    from test_vectors import S3_KEYRING
+    from sigv4_testsupport.vectors import S3_KEYRING
 
     for c in S3_KEYRING._by_id.values():
         a.store.add(c)
@@ -379,9 +379,8 @@ def _streamed_flow(a: Any, wire: Any) -> http.HTTPFlow:
 
 @pytest.mark.parametrize("corrupt", [False, True])
 async def test_streaming_tap_matches_buffered(addon, corrupt: bool) -> None:  # type: ignore[no-untyped-def]
-    from test_vectors import S3_KEYRING
-
     from sigv4_inspector.core.verify import verify
+    from sigv4_testsupport.vectors import S3_KEYRING
 
     wire, body = _chunked_upload(corrupt)
     buffered = verify(type(wire).build(wire.method, wire.target, wire.headers, body), S3_KEYRING)

@@ -6,7 +6,6 @@ offline with -nr, and every output searched for secrets."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from proxyharness import Proxy, clean_aws_env, replay_offline, start_mitmdump
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import fakeaws  # noqa: E402
-
-from sigv4_inspector.core.model import fingerprint  # noqa: E402
+from sigv4_inspector.core.model import fingerprint
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, replay_offline, start_mitmdump
 
 K1 = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 K2 = ("AKIAI44QH8DHBEXAMPLE", "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY")

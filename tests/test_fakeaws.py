@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +23,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import badhop  # noqa: E402
-import fakeaws  # noqa: E402
+from sigv4_testsupport import badhop, fakeaws
 
 AKID = fakeaws.EXAMPLE_ACCESS_KEY
 SECRET = fakeaws.EXAMPLE_SECRET_KEY

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from signing import AKID, SECRET, capture
 from sigv4_inspector.core.inspect import inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import parse_amz_date
+from sigv4_testsupport.signing import AKID, SECRET, capture
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 

@@ -51,15 +51,12 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from proxyharness import Proxy, clean_aws_env, start_mitmdump
+from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, start_mitmdump
 
 pytest.importorskip("moto.server", reason="moto[server] is not installed")
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
 
-import fakeaws  # noqa: E402
+from sigv4_testsupport import fakeaws
 
 MOTO_SERVER = str(Path(sys.executable).parent / "moto_server")
 BUCKET = "oracle-bucket"

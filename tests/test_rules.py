@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from signing import AKID, SECRET, capture, presigned
 from sigv4_inspector.core.inspect import inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import parse_amz_date
+from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
@@ -96,7 +96,7 @@ def test_hop_by_hop_signed_transfer_encoding() -> None:
     finally:
         botocore.auth.SIGNED_HEADERS_BLACKLIST[:] = saved
     p = r.prepare()
-    from signing import to_wire
+    from sigv4_testsupport.signing import to_wire
 
     insp = run(to_wire(p.method, p.url, p.headers, p.body))
     assert "transfer-encoding" in insp.verification.auth.signed_headers

@@ -43,11 +43,9 @@ from typing import Any
 
 import pytest
 
-from proxyharness import clean_aws_env, start_mitmdump
-from signedform import SignedForm, find_signed_form
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import fakeaws  # noqa: E402
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.proxyharness import clean_aws_env, start_mitmdump
+from sigv4_testsupport.signedform import SignedForm, find_signed_form
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = ROOT / "tests" / "clients"

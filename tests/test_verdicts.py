@@ -10,13 +10,13 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from signing import AKID, SECRET, capture, presigned, to_wire
 from sigv4_inspector.core.codes import Code
 from sigv4_inspector.core.inspect import inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
 from sigv4_inspector.core.rank import MAX_FINDINGS, finalize
 from sigv4_inspector.core.rules import ProxyChange, Response, parse_amz_date
 from sigv4_inspector.core.servererror import parse_error_response
+from sigv4_testsupport.signing import AKID, SECRET, capture, presigned, to_wire
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from sigv4_testsupport.paths import ADDON
+
 MITMDUMP = str(Path(sys.executable).parent / "mitmdump")
 
 
@@ -132,7 +133,7 @@ def start_mitmdump(
         str(port),
         "--set",
         f"confdir={confdir}",
-        *(["-s", str(ROOT / "addons" / "sigv4.py")] if addon else []),
+        *(["-s", str(ADDON)] if addon else []),
         "--set",
         f"sigv4_report={report}",
         "--set",
@@ -181,7 +182,7 @@ def replay_offline(tmp: Path, flows: Path, report: Path, env: dict[str, str], *a
         "--set",
         f"confdir={tmp / 'mitm-conf'}",
         "-s",
-        str(ROOT / "addons" / "sigv4.py"),
+        str(ADDON),
         "--set",
         f"sigv4_report={report}",
         *args,
