@@ -32,7 +32,7 @@ verdict = benchstats.verdict
 
 def coverage(n: int, k: int) -> float:
     """P(x(k) <= true median <= x(n-k+1)) for n independent values."""
-    return 1 - 2 * sum(comb(n, j) for j in range(k)) / 2**n
+    return 1 - 2 * sum(comb(n, j) for j in range(k)) / (1 << n)
 
 
 @pytest.mark.parametrize("n", [6, 9, 11, 15, 21, 40])

@@ -107,7 +107,8 @@ def client(
 def error_of(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     with pytest.raises(botocore.exceptions.ClientError) as info:
         call(*args, **kwargs)
-    return info.value.response
+    response: dict[str, Any] = info.value.response
+    return response
 
 
 # ---- S3 -------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_presigned_get_and_put(fake: fakeaws.FakeAWS) -> None:
     url = s3.generate_presigned_url("get_object", Params={"Bucket": "presign", "Key": "k.bin"})
     r = requests.get(url, verify=str(fake.ca_path))
     assert r.status_code == 200 and r.content == b"payload"
-    r = requests.get(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), verify=fake.ca_path)
+    r = requests.get(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), verify=str(fake.ca_path))
     assert r.status_code == 403
     assert r.content.startswith(
         b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>'

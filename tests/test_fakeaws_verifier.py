@@ -481,7 +481,7 @@ def _chunked_put(
     now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     req.context["timestamp"] = now
 
-    class Streaming(S3SigV4Auth):
+    class Streaming(S3SigV4Auth):  # type: ignore[misc]  # botocore is untyped: S3SigV4Auth is Any
         def payload(self, request: AWSRequest) -> str:  # the seed signs the mode
             return mode
 

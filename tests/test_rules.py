@@ -4,11 +4,12 @@ it exists for and stays quiet on the healthy baseline."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
 
-from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.inspect import Inspection, inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import parse_amz_date
 from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
@@ -16,7 +17,7 @@ from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
-def run(req: WireRequest, now: datetime | None = None, **kw):  # type: ignore[no-untyped-def]
+def run(req: WireRequest, now: datetime | None = None, **kw: Any) -> Inspection:
     signed_at = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
     now = now or signed_at
     return inspect_request(
@@ -30,7 +31,7 @@ def run(req: WireRequest, now: datetime | None = None, **kw):  # type: ignore[no
     )
 
 
-def codes(insp) -> set[str]:  # type: ignore[no-untyped-def]
+def codes(insp: Inspection) -> set[str]:
     return {f.code for f in insp.findings}
 
 

@@ -744,13 +744,13 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
             if req is None:
                 continue
             headers = list(req.headers.items(multi=True))
-            cid = _case_of(headers)
-            if cid not in outcomes:
+            case_id = _case_of(headers)
+            if case_id is None or case_id not in outcomes:
                 continue
             if "host" not in req.headers:
                 headers.append(("host", req.host_header or ""))
             body = req.raw_content or b""
-            outcomes[cid].flows.append(
+            outcomes[case_id].flows.append(
                 {
                     "id": flow.id,
                     "http_version": req.http_version,
@@ -759,9 +759,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
                     "body_sha256": hashlib.sha256(body).hexdigest(),
                 }
             )
-            outcomes[cid].form = find_signed_form(req.method, req.path, headers, body, K1[1])
+            outcomes[case_id].form = find_signed_form(req.method, req.path, headers, body, K1[1])
             if flow.id in records:
-                outcomes[cid].records.append(unmatched.pop(flow.id))
+                outcomes[case_id].records.append(unmatched.pop(flow.id))
     m = Matrix(skipped, failed, versions, outcomes, list(unmatched.values()))
     if os.environ.get("MX_EVIDENCE"):
         _write_evidence(Path(os.environ["MX_EVIDENCE"]), m)

@@ -5,6 +5,7 @@ including aws-chunked uploads with chunk and trailer signatures."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -107,7 +108,7 @@ BOTO = botocore_cases()
 
 
 @pytest.mark.parametrize("name,stem", BOTO, ids=[b[0] for b in BOTO])
-def test_botocore_suite(name: str, stem) -> None:  # type: ignore[no-untyped-def]
+def test_botocore_suite(name: str, stem: Path) -> None:
     sreq = stem.with_suffix(".sreq").read_bytes()
     req = parse_http(sreq)
     v = verify(req, KEYRING)
