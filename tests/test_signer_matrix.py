@@ -19,7 +19,7 @@ when what the signer signs differs from AWS's form, else ``valid``.
 
 Two tests per case: ``test_traffic`` checks the harness and the evidence, independently of
 the project's core: the driver ran the case, exactly one request reached the proxy for it,
-and the reading under which its signature verifies (tests/signedform.py) agrees with the
+and the reading under which its signature verifies (sigv4_testsupport.signedform) agrees with the
 expectation. ``test_record`` checks the addon's record: verdict and finding codes.
 
 Set ``MX_EVIDENCE=FILE`` to have the module write, per case, the signer's version, the
