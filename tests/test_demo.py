@@ -128,15 +128,16 @@ def test_no_secret_token_or_derived_key_in_any_output(demo: tuple[Path, Any]) ->
     mitmdump logs, the JSONL reports and every flow's comment and metadata hold no secret,
     session token, signature sent, or key derived from a secret (SigV4 signing keys,
     SigV4a private keys)."""
+    from mitmproxy import http
     from mitmproxy import io as mio
 
     from sigv4_inspector.core import keys
 
     out, proc = demo
-    flows = []
+    flows: list[http.HTTPFlow] = []
     for sub in ("proxy", "proxy-via-cdn"):
         with open(out / sub / "flows.mitm", "rb") as fh:
-            flows += list(mio.FlowReader(fh).stream())
+            flows += [f for f in mio.FlowReader(fh).stream() if isinstance(f, http.HTTPFlow)]
     secrets = _secrets_in(flows)
     # derived keys for every scope seen, for every secret seen
     scopes = set()

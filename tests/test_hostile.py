@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mitmproxy.test import taddons, tflow, tutils
 
-from signing import capture
 from sigv4_inspector.addon import make_addons
 from sigv4_inspector.addon.view import VIEW
 from sigv4_inspector.core import keys
 from sigv4_inspector.core.model import Credential
+from sigv4_testsupport.signing import capture
 
 AKID = "ASIAQWERTYUIOPEXAMPL"
 SECRET = "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"
@@ -261,9 +261,9 @@ def test_twenty_thousand_signed_headers_give_a_bounded_record() -> None:
     ]  # half of them sent
     req = type(base).build(base.method, base.target, headers, base.body)
     now = __import__("datetime").datetime.now(__import__("datetime").UTC)
-    from signing import AKID as KEY
-    from signing import SECRET as KEY_SECRET
     from sigv4_inspector.core.model import DictKeyring
+    from sigv4_testsupport.signing import AKID as KEY
+    from sigv4_testsupport.signing import SECRET as KEY_SECRET
 
     insp = inspect_request(
         req,
