@@ -1473,10 +1473,15 @@ def input_lost_bytes(ctx: Context) -> Iterable[Finding]:
 # findings below say what S3 will answer, in its words, and, when S3 has answered "Invalid
 # according to Policy: ...", whether its answer and the evaluation here agree.
 
-MAX_POST_FINDINGS = 10  # per kind (failed conditions, extra fields): the record stays small
-MAX_POST_CONDITIONS = 32  # conditions shown in the policy's evidence
-POST_VALUE_CHARS = 120
-POST_TEXT_CHARS = 200
+# The record stays under 64 KiB whatever the form (report.md): so many findings per kind,
+# conditions and names in the policy's evidence, characters per value shown.
+MAX_POST_FINDINGS = 10  # failed conditions
+MAX_POST_EXTRA = 5  # extra fields (S3 names one per answer)
+MAX_POST_CONDITIONS = 24  # conditions in the policy's evidence
+MAX_POST_NAMES = 16  # names in its lists
+POST_NAME_CHARS = 60
+POST_VALUE_CHARS = 100
+POST_TEXT_CHARS = 160
 POST_GENERATORS = (
     "boto3 generate_presigned_post, @aws-sdk/s3-presigned-post, Aws::S3::PresignedPost"
 )
@@ -1544,12 +1549,14 @@ def _condition_failure(ctx: Context, r: ConditionResult) -> tuple[str, str]:
     value the form sent."""
     cond = r.condition
     s3_form = _scrub(ctx, cond.s3_form, POST_TEXT_CHARS) or ""
-    field = r.field or ""
+    field = _scrub(ctx, r.field, POST_NAME_CHARS) or ""
     expected = _scrub(ctx, cond.value) or ""
     sent = _scrub(ctx, r.value_sent)
     says = f"S3 answers: Invalid according to Policy: Policy Condition failed: {s3_form}"
     up = ctx.v.post_upload
-    late = up is not None and any(f.name.lower() == field.lower() for f in up.ignored_fields)
+    late = up is not None and any(
+        f.name.lower() == (r.field or "").lower() for f in up.ignored_fields
+    )
     if cond.kind is ConditionKind.CONTENT_LENGTH_RANGE:
         if r.s3_code in ("EntityTooLarge", "EntityTooSmall"):
             return (
@@ -1583,7 +1590,7 @@ def _condition_failure(ctx: Context, r: ConditionResult) -> tuple[str, str]:
             else "the form has no such field before the file"
         )
         return (
-            f"The policy requires the field {field} ({s3_form}), but {where}. {says}.",
+            f"The policy requires the field {field}, but {where}. {says}.",
             f"Send the field {field} before the file, with the value the presigned POST's "
             "fields give (send every field it returns, the file last).",
         )
@@ -1622,7 +1629,7 @@ def _condition_evidence(ctx: Context, r: ConditionResult) -> dict[str, Any]:
     return {
         "condition": _scrub(ctx, r.condition.s3_form, POST_TEXT_CHARS),
         "outcome": r.outcome.value,
-        "field": r.field,
+        "field": _scrub(ctx, r.field, POST_NAME_CHARS),
         "value_sent": _scrub(ctx, r.value_sent),
         "reason": _scrub(ctx, r.reason, POST_TEXT_CHARS),
     }
@@ -1708,7 +1715,7 @@ def post_policy_condition_failed(ctx: Context) -> Iterable[Finding]:
             msg,
             fix,
             condition=_scrub(ctx, r.condition.s3_form, POST_TEXT_CHARS),
-            field=r.field,
+            field=_scrub(ctx, r.field, POST_NAME_CHARS),
             value_sent=_scrub(ctx, r.value_sent),
             expected=_scrub(ctx, r.condition.value)
             if r.condition.kind is not ConditionKind.CONTENT_LENGTH_RANGE
@@ -1730,7 +1737,8 @@ def post_policy_condition_failed(ctx: Context) -> Iterable[Finding]:
             local = "that condition is not in the policy as read here"
         else:
             sent = _scrub(ctx, named.value_sent)
-            local = f"here the form satisfies it ({named.field} = {_shown(sent or '')})"
+            name = _scrub(ctx, named.field, POST_NAME_CHARS)
+            local = f"here the form satisfies it ({name} = {_shown(sent or '')})"
         yield _f(
             Code.POST_POLICY_CONDITION_FAILED,
             "error",
@@ -1739,7 +1747,7 @@ def post_policy_condition_failed(ctx: Context) -> Iterable[Finding]:
             "Compare the form as sent (this flow's request) with what reached S3; send the "
             "fields exactly as the presigned POST gives them.",
             condition=said,
-            field=echo.condition.field if echo.condition else None,
+            field=_scrub(ctx, echo.condition.field, POST_NAME_CHARS) if echo.condition else None,
             value_sent=_scrub(ctx, named.value_sent) if named is not None else None,
             server_confirms=True,
             basis="server",
@@ -1779,8 +1787,9 @@ def post_policy_extra_field(ctx: Context) -> Iterable[Finding]:
         else []
     )
     local = {n.lower() for n in ev.extra_fields}
-    for name in ev.extra_fields[:MAX_POST_FINDINGS]:
-        confirms = name.lower() in said
+    for sent_name in ev.extra_fields[:MAX_POST_EXTRA]:
+        confirms = sent_name.lower() in said
+        name = _scrub(ctx, sent_name, POST_NAME_CHARS) or ""
         yield _f(
             Code.POST_POLICY_EXTRA_FIELD,
             "error",
@@ -1789,13 +1798,14 @@ def post_policy_extra_field(ctx: Context) -> Iterable[Finding]:
             f"Remove {name} from the form (or name it x-ignore-{name}), or generate the POST "
             f"with a condition for it (Conditions: ['starts-with', '${name}', ''] allows any value).",
             field=name,
-            value_sent=_scrub(ctx, up.value(name)),
+            value_sent=_scrub(ctx, up.value(sent_name)),
             server_confirms=confirms,
             basis="local and server" if confirms else "local",
         )
-    for name in said[:MAX_POST_FINDINGS]:
-        if name in local:
+    for said_name in said[:MAX_POST_EXTRA]:
+        if said_name in local:
             continue
+        name = _scrub(ctx, said_name, POST_NAME_CHARS) or ""
         yield _f(
             Code.POST_POLICY_EXTRA_FIELD,
             "error",
@@ -1819,10 +1829,12 @@ def _policy_evidence(ctx: Context, up: PostUpload, ev: PolicyEvaluation) -> dict
         "expired": ev.expired,
         "conditions": [_condition_evidence(ctx, r) for r in results],
         "conditions_total": len(ev.results),
-        "extra_fields": list(ev.extra_fields[:MAX_POST_CONDITIONS]),
-        "ignored_fields": list(ev.ignored_fields[:MAX_POST_CONDITIONS]),
+        "extra_fields": [_scrub(ctx, n, POST_NAME_CHARS) for n in ev.extra_fields[:MAX_POST_NAMES]],
+        "ignored_fields": [
+            _scrub(ctx, n, POST_NAME_CHARS) for n in ev.ignored_fields[:MAX_POST_NAMES]
+        ],
         "missing_fields": list(ev.missing_fields),
-        "problems": [_scrub(ctx, p, POST_TEXT_CHARS) for p in ev.policy_problems[:8]],
+        "problems": [_scrub(ctx, p, POST_TEXT_CHARS) for p in ev.policy_problems[:4]],
         "fields_too_large": ev.fields_too_large,
         "file_parts": ev.file_parts,
         "security_token_missing": ev.security_token_missing,
@@ -1838,7 +1850,7 @@ def post_policy_document(ctx: Context) -> Iterable[Finding]:
     up, ev = post
     if not up.policy_b64:
         return  # no policy before the file: the missing field is the finding
-    for problem in ev.policy_problems[:MAX_POST_FINDINGS]:
+    for problem in ev.policy_problems[:4]:
         yield _f(
             Code.MALFORMED_AUTHORIZATION,
             "error",
