@@ -613,3 +613,53 @@ def test_bug_report_bundles_redact_form_fields() -> None:
     # without a token the policy stays (it names nothing secret)
     plain = default_post()
     assert value_of(plain, "policy").encode() in redact_body(form_request(plain).body or b"")
+
+
+# ---------------------------------------------------------------- the stream tap
+
+
+@pytest.fixture
+def no_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The addon's credential chain sees nothing of this machine's."""
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "nope-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "nope-creds"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.mark.usefixtures("no_aws_env")
+@pytest.mark.parametrize(
+    ("host", "threshold", "tapped"),
+    [
+        (f"{BUCKET}.s3.amazonaws.com", "1k", True),  # a large form to AWS: streamed, read
+        (f"{BUCKET}.s3.amazonaws.com", "1m", False),  # a small one: buffered by mitmproxy
+        ("127.0.0.1:9000", "1k", False),  # another host: left to mitmproxy's own streaming
+    ],
+)
+async def test_the_tap_streams_large_forms_to_aws(host: str, threshold: str, tapped: bool) -> None:
+    from mitmproxy.test import taddons
+    from test_addon_unit import Sigv4, flow_for
+
+    req = form_request(default_post(), content=b"x" * 900)
+    req = with_host(req, host)
+    a = Sigv4()
+    with taddons.context(*a.addons) as tctx:
+        tctx.configure(a.addons[0], sigv4_stream_threshold=threshold)
+        a.store.add(Credential(AK, SK, source="profile:test"))
+        f = flow_for(req)
+        f.live = True
+        a.requestheaders(f)
+        assert callable(f.request.stream) is tapped
+        if not tapped:
+            return
+        body = req.body or b""
+        passed = b"".join(f.request.stream(body[i : i + 500]) for i in range(0, len(body), 500))
+        f.request.stream(b"")
+        assert passed == body  # the chunks pass unchanged
+        f.request.raw_content = None  # a streamed body is not kept
+        a.request(f)
+        a.response(f)
+        rec = await a.recorded(f)
+    assert rec["verdict"] == "valid" and rec["auth"]["location"] == "form", rec["findings"]
+    assert [x["code"] for x in rec["findings"]] == ["UNSIGNED_PAYLOAD"]

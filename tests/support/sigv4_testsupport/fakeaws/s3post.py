@@ -320,9 +320,11 @@ def handle(state: FakeAWS, req: ReceivedRequest, bucket: str) -> Response:
             covered.add(lname)
             have = values.get(lname)
             want = str(cond[2])
-            ok = have == want if op == "eq" else (have or "").startswith(want)
-            if op == "starts-with" and want == "":
-                ok = True  # [DOC-POST]: "" allows any content
+            # [DOC-POST]: starts-with "" allows any content, but a field the form lacks
+            # fails its condition even then: S3 answered "Policy Condition failed:
+            # ["starts-with", "$Content-Type", ""]" until the field was added
+            # (waynehoover/s3_direct_upload#29)
+            ok = have is not None and (have == want if op == "eq" else have.startswith(want))
             if not ok:
                 return denied(f"Policy Condition failed: {_condition_text(cond)}")
             continue
