@@ -20,6 +20,8 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sigv4_inspector.core.capture import FlowCapture
 from sigv4_inspector.core.explain import explain_record
@@ -663,3 +665,107 @@ async def test_the_tap_streams_large_forms_to_aws(host: str, threshold: str, tap
         rec = await a.recorded(f)
     assert rec["verdict"] == "valid" and rec["auth"]["location"] == "form", rec["findings"]
     assert [x["code"] for x in rec["findings"]] == ["UNSIGNED_PAYLOAD"]
+
+
+# ---------------------------------------------------------------- hostile forms
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_names = st.sampled_from(
+    [
+        "key",
+        "Content-Type",
+        "x-amz-meta-a",
+        "bucket",
+        "x-amz-security-token",
+        "success_action_status",
+        "x-ignore-z",
+        "policy",
+        "file",
+        "x-amz-signature",
+    ]
+) | st.text(min_size=1, max_size=30).filter(
+    lambda x: '"' not in x and "\r" not in x and "\n" not in x
+)
+_conditions = st.lists(
+    st.one_of(
+        st.builds(lambda n, v: {n: v}, _names, st.text(max_size=30)),
+        st.builds(
+            lambda op, n, v: [op, "$" + n, v],
+            st.sampled_from(["eq", "starts-with", "EQ", "Starts-With"]),
+            _names,
+            st.text(max_size=30),
+        ),
+        st.builds(lambda a, b: ["content-length-range", a, b], _json, _json),
+        _json,
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    conditions=_conditions,
+    expiration=st.one_of(st.just("2030-01-01T00:00:00Z"), _json),
+    fields=st.lists(st.tuples(_names, st.text(max_size=40)), max_size=8),
+    size=st.integers(0, 3000),
+    temporary=st.booleans(),
+    response=st.sampled_from(
+        [
+            None,
+            (
+                "AccessDenied",
+                'Invalid according to Policy: Policy Condition failed: ["eq", "$key", "k"]',
+            ),
+            ("AccessDenied", "Invalid according to Policy: Extra input fields: x-y"),
+            ("AccessDenied", "Invalid according to Policy: Policy expired."),
+            ("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size"),
+            ("InvalidPolicyDocument", "Invalid Policy: Invalid JSON."),
+        ]
+    ),
+)
+def test_hostile_forms_never_break_the_record(
+    conditions: list[Any],
+    expiration: Any,
+    fields: list[tuple[str, str]],
+    size: int,
+    temporary: bool,
+    response: tuple[str, str] | None,
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    cred = TEMP if temporary else PERM
+    doc = {"expiration": expiration, "conditions": conditions}
+    policy = base64.b64encode(json.dumps(doc).encode()).decode()
+    key = ("AWS4" + cred["secret"]).encode()
+    for part in ("20260101", "us-east-1", "s3", "aws4_request"):
+        key = hmac.digest(key, part.encode(), "sha256")
+    sig = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+    form = fields + [
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+        ("x-amz-credential", f"{cred['access_key_id']}/20260101/us-east-1/s3/aws4_request"),
+        ("x-amz-date", "20260101T000000Z"),
+        ("policy", policy),
+        ("x-amz-signature", sig),
+    ]
+    if temporary:
+        form.append(("x-amz-security-token", TEMP["token"]))
+    post = {"url": f"https://{BUCKET}.s3.amazonaws.com/", "fields": form}
+    resp = s3_error(403, *response) if response else None
+    insp = run(
+        form_request(post, content=b"x" * size), now=datetime(2026, 1, 1, tzinfo=UTC), response=resp
+    )
+    assert insp.verdict in ("valid", "invalid")
+    assert not [f for f in insp.findings if f.code == "CHECK_UNAVAILABLE"], insp.findings
+    assert len(insp.line.encode()) < 64 * 1024
+    for secret in (TEMP["token"], sig, cred["secret"]):
+        assert secret not in insp.line and secret[:16] not in insp.line
+    explain_record(json.loads(insp.line))

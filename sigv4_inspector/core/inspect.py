@@ -194,12 +194,7 @@ class FlowInspector:
         # an S3 POST upload authenticates in its form (to AWS or any S3-compatible host):
         # recognised once the body is read; any other unsigned request to another host is
         # not AWS traffic
-        if (
-            auth.scheme == "none"
-            and not aws_host
-            and v is None
-            and form_post_boundary(req.method, req.header("content-type")) is None
-        ):
+        if auth.scheme == "none" and not aws_host and v is None and not _may_be_post_upload(req):
             return None
         seen_at = datetime.fromtimestamp(cap.seen_at, UTC)
         if v is None and auth.scheme == "none":
@@ -250,6 +245,15 @@ class FlowInspector:
         ok = any(abs(s) < 60 and cap.seen_at - t < 600 for t, s in hist)
         hist.append((cap.seen_at, skew))
         return ok
+
+
+def _may_be_post_upload(req: WireRequest) -> bool:
+    """A buffered multipart POST that names a ``policy`` field in its first fields: an S3
+    POST upload to an S3-compatible host, perhaps. S3 reads at most 20 KB of fields before
+    the file, so other forms (a large upload to some web site) are not parsed at all."""
+    if form_post_boundary(req.method, req.header("content-type")) is None or not req.body:
+        return False
+    return b"policy" in bytes(memoryview(req.body)[:MAX_KEPT_BYTES]).lower()
 
 
 def access_key_of(cap: FlowCapture) -> str | None:

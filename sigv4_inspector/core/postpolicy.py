@@ -248,6 +248,27 @@ class PostUpload:
         ``None`` when absent. Not expanded."""
         return _joined(self.fields, name)
 
+    def tokens(self) -> tuple[str, ...]:
+        """Every session token the form or the policy holds: each ``x-amz-security-token``
+        field's value (before or after the file) and each condition's value on it."""
+        found = [f.value for f in self.form.fields if f.name.lower() == "x-amz-security-token"]
+        found += [
+            c.value or ""
+            for c in self.conditions
+            if (c.field or "").lower() == "x-amz-security-token"
+        ]
+        return tuple(dict.fromkeys(t for t in found if t))
+
+    def signatures(self) -> tuple[str, ...]:
+        """Every signature field's value the form holds (``x-amz-signature``, ``signature``)."""
+        return tuple(
+            dict.fromkeys(
+                f.value
+                for f in self.form.fields
+                if f.name.lower() in ("x-amz-signature", "signature") and f.value
+            )
+        )
+
 
 @dataclass(frozen=True)
 class ConditionResult:

@@ -109,11 +109,9 @@ def form_string_to_sign(v: Verification) -> str | None:
     up = v.post_upload
     if sts is None or up is None:
         return sts
-    token = up.security_token or next(
-        (c.value for c in up.conditions if (c.field or "").lower() == "x-amz-security-token"),
-        None,
-    )
-    if token:
+    tokens = up.tokens()
+    if tokens:
+        token = tokens[0]
         return (
             f"[the base64 policy as sent: {len(sts)} characters, {fingerprint(sts)}; not "
             f"shown, since it holds the session token {redact_token(token)}; its conditions "

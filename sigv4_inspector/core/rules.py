@@ -804,7 +804,15 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
 @rule
 def payload_not_verified(ctx: Context) -> Iterable[Finding]:
     note = ctx.v.body_unchecked
-    if note and ctx.v.verdict == "valid":
+    if note and ctx.v.verdict == "valid" and ctx.auth.location == "form":
+        yield _f(
+            Code.PAYLOAD_NOT_VERIFIED,
+            "warning",
+            f"The upload's file was not seen whole ({note}): the verdict covers the policy and its signature, and the file's size was not checked against content-length-range.",
+            "Leave sigv4_stream_verify on (the default) to read streamed uploads, or keep the body.",
+            reason=note,
+        )
+    elif note and ctx.v.verdict == "valid":
         yield _f(
             Code.PAYLOAD_NOT_VERIFIED,
             "warning",
@@ -1499,19 +1507,14 @@ def _post_secrets(ctx: Context) -> list[tuple[str, str]]:
     (the form's and any the policy names) and the client's signature."""
     out: list[tuple[str, str]] = []
     up = ctx.v.post_upload
-    tokens = {ctx.auth.session_token or ""}
-    if up is not None:
-        tokens |= {
-            c.value or ""
-            for c in up.conditions
-            if (c.field or "").lower() == "x-amz-security-token"
-        }
-    for t in sorted(tokens, key=len, reverse=True):
+    tokens = {ctx.auth.session_token or "", *(up.tokens() if up is not None else ())}
+    for t in sorted(tokens, key=len, reverse=True):  # a longer one first: it may hold another
         if len(t) >= 8:
             out.append((t, f"[token {redact_token(t)}]"))
-    sig = ctx.auth.signature or ""
-    if len(sig) >= 8:
-        out.append((sig, f"[signature {fingerprint(sig)}]"))
+    sigs = {ctx.auth.signature or "", *(up.signatures() if up is not None else ())}
+    for sig in sorted(sigs, key=len, reverse=True):
+        if len(sig) >= 8:
+            out.append((sig, f"[signature {fingerprint(sig)}]"))
     return out
 
 
