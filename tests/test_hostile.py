@@ -327,3 +327,55 @@ def test_report_path_that_is_a_folder_is_one_error_line(tmp_path: Path, caplog: 
     with taddons.context(*addons) as tctx:
         tctx.configure(addons[0], sigv4_report=str(tmp_path))
     assert "is a folder" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_hung_credential_process_never_holds_up_traffic(tmp_path: Path) -> None:
+    """The default profile's credential_process hangs: the proxy serves traffic at once; the
+    flow that needs those credentials is recorded unverified once the timeout passes, with a
+    finding that names the profiles and the timeout; SIGTERM ends the proxy (its duration is
+    measured in bench/hostile.py, not here)."""
+    import signal
+    import subprocess
+
+    import boto3
+    import botocore.config
+
+    from sigv4_testsupport import fakeaws
+    from sigv4_testsupport.proxyharness import clean_aws_env, start_mitmdump
+
+    env = clean_aws_env(tmp_path)
+    (tmp_path / "aws-config").write_text(
+        "[default]\ncredential_process = sleep 600\nregion = us-east-1\n"
+    )
+    from sigv4_testsupport.signing import AKID as KEY
+    from sigv4_testsupport.signing import SECRET as KEY_SECRET
+
+    server = fakeaws.start_fakeaws(tmp_path / "certs", credentials={KEY: KEY_SECRET})
+    proxy = start_mitmdump(tmp_path, "--set", "sigv4_credential_timeout=2", env=env, save=False)
+    try:
+        ddb = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            aws_access_key_id=KEY,
+            aws_secret_access_key=KEY_SECRET,
+            endpoint_url=f"https://127.0.0.1:{server.https_port}",
+            verify=proxy.ca,
+            config=botocore.config.Config(
+                proxies={"https": proxy.url}, retries={"max_attempts": 1}
+            ),
+        )
+        ddb.list_tables()  # served while the credential process hangs
+        (rec,) = proxy.wait_records(1, timeout=30)
+        assert rec["verdict"] == "unverified"
+        f = next(x for x in rec["findings"] if x["code"] == "UNKNOWN_ACCESS_KEY")
+        assert "did not load within 2 s" in f["message"], f
+        ddb.close()  # no connection left open at shutdown (asyncio prints a traceback)
+        proxy.proc.send_signal(signal.SIGTERM)
+        assert proxy.proc.wait(timeout=30) is not None
+        out = proxy.output()
+        assert "Traceback" not in out, out[-3000:]
+    finally:
+        if proxy.proc.poll() is None:
+            proxy.proc.kill()
+        server.stop()
+        subprocess.run(["pkill", "-f", "sleep 600"], check=False)

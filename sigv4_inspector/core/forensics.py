@@ -23,6 +23,7 @@ from sigv4_inspector.core.verify import header_list_for_signing, is_s3, make_che
 
 MAX_VARIANTS = 200
 MAX_SEARCH_BYTES = 4 << 20  # canonical requests hashed per flow
+MAX_HEADERS_EXAMINED = 64  # signed headers whose value variants are tried
 COMMON_MEDIA_TYPES = (
     "text/csv",
     "text/plain",
@@ -198,12 +199,20 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
                 evidence={"signed_host": h, "host_here": host},
             )
 
-    # Each signed header: untrimmed/uncollapsed value, charset variants, duplicates joined by ', '.
+    # Each signed header: untrimmed/uncollapsed value, charset variants, duplicates joined by
+    # ', '. Only a header sent twice, or whose value canonicalisation changes, or
+    # Content-Type, has such variants; at most MAX_HEADERS_EXAMINED are looked at.
     index = header_index(header_list_for_signing(req, auth))  # one pass, not one per header
+    examined = 0
     for name in auth.signed_headers:
         vals = index.get(name)
         if not vals:
             continue
+        if len(vals) == 1 and name != "content-type" and " " not in vals[0] and "\t" not in vals[0]:
+            continue  # one plain value: every option below equals it
+        examined += 1
+        if examined > MAX_HEADERS_EXAMINED:
+            break
         joined = ",".join(c.canonical_header_value(x) for x in vals)
         options = {
             "its raw value (whitespace kept)": ",".join(vals),
@@ -226,9 +235,12 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
                     evidence={"header": name, "signed_value": val, "value_here": joined},
                 )
 
-    # The value of a signed Content-Type that was not sent (or sent differently): the
-    # common media types, so the finding can say which value to send.
-    if "content-type" in auth.signed_headers:
+    # The value of a signed Content-Type that was not sent (or sent differently by the user
+    # of a presigned URL): the common media types, so the finding can say which value to
+    # send. Not for header-signed requests that carry one: the client signed what it sent.
+    if "content-type" in auth.signed_headers and (
+        auth.location == "query" or "content-type" in v.missing_headers
+    ):
         sent = c.canonical_header_value(req.header("content-type") or "")
         for mt in COMMON_MEDIA_TYPES:
             if mt != sent:

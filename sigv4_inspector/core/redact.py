@@ -221,10 +221,12 @@ _AWS_TOKEN_PREFIXES = ("IQoJb3Jp", "FwoGZXIv", "FQoGZXIv", "FQoDYXdz", "AQoDYXdz
 # secret window unless some window of a secret is made only of that class (rare for
 # base64 secrets: (16/64)**9 for hex), which is known when the secret is added. Exact.
 _CLASSES = (
-    b"0123456789abcdef",
-    b"abcdefghijklmnopqrstuvwxyz-_",
+    b"0123456789abcdef",  # digests, signatures
+    b"0123456789abcdef-",  # flow ids (UUIDs)
+    b"0123456789TZ-",  # dates (x-amz-date, ISO 8601 pieces)
+    b"abcdefghijklmnopqrstuvwxyz-_",  # words, header names
     b"abcdefghijklmnopqrstuvwxyz0123456789-_",
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",  # access key ids, constants
 )
 _TOKEN_WORDS = ("oken", "OKEN")
 
@@ -313,7 +315,11 @@ class Scrubber:
             clean.clear()
         dirty = False
         skip = [cls for k, cls in enumerate(_CLASSES) if not self._class_grams[k]]
-        for run in text.encode("utf-8", "surrogateescape").translate(_TO_SPACE).split():
+        data = text.encode("utf-8", "surrogateescape")
+        if b"\\" in data:  # JSON's \n \r \t \" \\ end a run; \/ and \uXXXX stay in it
+            for esc in (b"\\\\", b"\\n", b"\\r", b"\\t", b'\\"'):
+                data = data.replace(esc, b"  ")
+        for run in data.translate(_TO_SPACE).split():
             if len(run) < GRAM or run in clean:
                 continue
             if (

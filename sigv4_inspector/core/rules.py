@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from sigv4_inspector.core import awsmodel
@@ -2142,11 +2141,11 @@ def diagnose(ctx: Context) -> list[Finding]:
     out: list[Finding] = []
     for r in _rules_for(frozenset(facts(ctx))):
         try:
-            found = list(islice(r(ctx), MAX_PER_RULE + 1))
-            if len(found) > MAX_PER_RULE:  # the generator stops here: bounded work too
-                found = found[:MAX_PER_RULE]
-                ctx.limits.append(f"{r.__name__} stopped after {MAX_PER_RULE} findings")
-            out.extend(found)
+            for n, finding in enumerate(r(ctx), 1):
+                if n > MAX_PER_RULE:  # the generator stops here: bounded work too
+                    ctx.limits.append(f"{r.__name__} stopped after {MAX_PER_RULE} findings")
+                    break
+                out.append(finding)
         except Exception as exc:  # a broken rule must not hide the others
             out.append(
                 _f(
