@@ -137,12 +137,12 @@ def comparison(rec: dict[str, Any]) -> Comparison | None:
         found.extend((c, comp) for c in changed)
 
     for code, index in (("URI_ENCODING", 1), ("QUERY_ENCODING", 2)):
-        f = _first(findings, code, where="signer")
-        ev = (f or {}).get("evidence") or {}
-        if f is not None and isinstance(ev.get("signed_canonical"), str):
+        enc = _first(findings, code, where="signer")
+        ev = (enc or {}).get("evidence") or {}
+        if enc is not None and isinstance(ev.get("signed_canonical"), str):
             found.append(
                 (
-                    f,
+                    enc,
                     Comparison(
                         "what the client's signer signed",
                         "what AWS computes",
@@ -249,16 +249,16 @@ def side_by_side(comp: Comparison, width: int) -> list[str]:
         if tag == "equal":
             rows += [(" ", x, x) for x in comp.left[i1:i2]]
             continue
-        a, b = comp.left[i1:i2], comp.right[j1:j2]
-        for k in range(max(len(a), len(b))):
-            rows.append((DIFF_MARK, a[k] if k < len(a) else None, b[k] if k < len(b) else None))
+        da, db = comp.left[i1:i2], comp.right[j1:j2]
+        for k in range(max(len(da), len(db))):
+            rows.append((DIFF_MARK, da[k] if k < len(da) else None, db[k] if k < len(db) else None))
     out = [
         f"  {comp.left_title[:col]:<{col}} \u2502 {comp.right_title[:col]}",
         f"  {'-' * col} \u253c {'-' * col}",
     ]
-    for mark, a, b in rows:
-        la = _chunks(a if a is not None else "(absent)", col)
-        lb = _chunks(b if b is not None else "(absent)", col)
+    for mark, left_line, right_line in rows:
+        la = _chunks(left_line if left_line is not None else "(absent)", col)
+        lb = _chunks(right_line if right_line is not None else "(absent)", col)
         for k in range(max(len(la), len(lb))):
             left = la[k] if k < len(la) else ""
             right = lb[k] if k < len(lb) else ""
