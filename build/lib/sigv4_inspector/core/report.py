@@ -1,0 +1,154 @@
+"""The report contract of report.md: the JSON record of one flow, its one-line comment,
+its marker, and redaction of URLs so no signature or token is ever written out."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sigv4_inspector.core.model import Finding, Verification, fingerprint
+from sigv4_inspector.core.tokens import redact_token
+
+SECRET_QUERY_KEYS = (
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "Signature",
+    "SecurityToken",
+    "x-amz-security-token",
+)
+_QKEY = re.compile(
+    r"(?P<pre>[?&](?:" + "|".join(re.escape(k) for k in SECRET_QUERY_KEYS) + r")=)(?P<val>[^&#]*)",
+    re.IGNORECASE,
+)
+
+
+def redact_url(url: str) -> str:
+    """Replace signature and token values in a URL's query by short fingerprints."""
+    return _QKEY.sub(lambda m: m.group("pre") + fingerprint(m.group("val")), url)
+
+
+def marker_for(findings: list[Finding], verdict: str) -> str:
+    """``:x:`` when any error, ``:warning:`` when only warnings, else unmarked."""
+    sev = {f.severity for f in findings}
+    if "error" in sev or verdict == "invalid":
+        return ":x:"
+    if "warning" in sev:
+        return ":warning:"
+    return ""
+
+
+_SCHEME_NAME = {"sigv4": "SigV4", "sigv4a": "SigV4a", "sigv2": "SigV2", "none": "Unsigned"}
+
+
+SCHEMA = 2  # report.md: the record format's version, raised on any incompatible change
+
+
+MAX_COMMENT = 400  # characters of the one-line comment (mitmweb's column shows its start)
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: max(limit - 1, 0)].rstrip() + "\u2026"
+
+
+def comment_for(v: Verification, findings: list[Finding], headline: Finding | None) -> str:
+    """One line a person understands, code and fix first (mitmweb's comment column shows
+    the start of it): ``CODE -> fix | message [SigV4 invalid, +N more]``. Bounded to
+    :data:`MAX_COMMENT` characters: the state in brackets always stays, the message is cut
+    first, then the fix."""
+    state = f"{_SCHEME_NAME.get(v.auth.scheme, v.auth.scheme)} {v.verdict}"
+    if headline is None:
+        return state
+    more = sum(1 for f in findings if f is not headline and f.severity != "info")
+    tail = f" [{state}" + (f", +{more} more]" if more else "]")
+    room = MAX_COMMENT - len(tail) - len(headline.code)
+    fix = _one_line(headline.fix, max(room * 3 // 5, 40)) if headline.fix else ""
+    head = headline.code + (f" -> {fix}" if fix else "")
+    msg = _one_line(headline.message, max(MAX_COMMENT - len(tail) - len(head) - 3, 20))
+    return _one_line(f"{head} | {msg}" if msg else head, MAX_COMMENT - len(tail)) + tail
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO 8601 UTC with a Z suffix (naive datetimes are taken as UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _clean(obj: Any) -> Any:
+    """Make every string valid UTF-8: raw non-UTF-8 bytes from the wire (carried as
+    surrogate escapes) become visible ``\\xNN`` text, so the record can be written as JSON
+    and saved in flow files."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+            return obj
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _encode(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The record made JSON-safe and its JSON text (one line, ASCII), encoded once."""
+    text = json.dumps(record, ensure_ascii=True)
+    # one C-speed pass: lone surrogates only appear as "\\udcXX" escapes in ASCII JSON
+    if "\\udc" in text:
+        record = _clean(record)
+        text = json.dumps(record, ensure_ascii=True)
+    return record, text
+
+
+def build_record(**fields: Any) -> dict[str, Any]:
+    """The JSON record of report.md (see :func:`build_record_line`)."""
+    return build_record_line(**fields)[0]
+
+
+def build_record_line(
+    *,
+    flow_id: str,
+    seen_at: datetime,
+    method: str,
+    url: str,
+    v: Verification,
+    findings: list[Finding],
+    response: dict[str, Any] | None,
+    headline: Finding | None = None,
+) -> tuple[dict[str, Any], str]:
+    """The JSON record of report.md (field names and order as documented) and its JSON
+    line, ready for the report."""
+    auth = v.auth.as_dict()
+    creq = v.canonical_request
+    if v.auth.session_token:
+        token = v.auth.session_token
+        auth["session_token"] = redact_token(token)
+        if creq:
+            from sigv4_inspector.core.canonical import uri_encode
+
+            shown = f"[token {redact_token(token)}]"
+            creq = creq.replace(uri_encode(token), shown).replace(token, shown)
+    if v.variant:
+        auth["matched_variant"] = v.variant
+    return _encode(
+        {
+            "schema": SCHEMA,
+            "flow_id": flow_id,
+            "time": iso_utc(seen_at),
+            "method": method,
+            "url": redact_url(url),
+            "auth": auth,
+            "verdict": v.verdict,
+            "credential_source": v.credential_source,
+            "canonical_request": creq,
+            "string_to_sign": v.string_to_sign,
+            "headline": headline.as_dict_short() if headline is not None else None,
+            "findings": [f.as_dict() for f in findings],
+            "response": response,
+        }
+    )
