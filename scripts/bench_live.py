@@ -46,15 +46,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests"), str(ROOT / "scripts")]
+import boto3
+import botocore.config
+from benchstats import callgrind_prefix, collected, interval_line, median_ci
 
-import boto3  # noqa: E402
-import botocore.config  # noqa: E402
-import fakeaws  # noqa: E402
-from benchstats import callgrind_prefix, collected, interval_line, median_ci  # noqa: E402
-
-from proxyharness import Proxy, child_pids, clean_aws_env, start_mitmdump  # noqa: E402
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.proxyharness import Proxy, child_pids, clean_aws_env, start_mitmdump
 
 ADDON = ROOT / "addons" / "sigv4.py"
 AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY

@@ -62,24 +62,22 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests")]
-
-import boto3  # noqa: E402
-import botocore.config  # noqa: E402
-from benchstats import (  # noqa: E402
+import boto3
+import botocore.config
+from benchstats import (
     StepTimers,
     callgrind_prefix,
     collected,
     interval_line,
     median_ci,
 )
-from mitmproxy import connection, http, io  # noqa: E402
+from mitmproxy import connection, http, io
 
-from proxyharness import MITMDUMP, clean_aws_env  # noqa: E402
-from signing import AKID, SECRET, to_wire  # noqa: E402
-from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest  # noqa: E402
-from sigv4_inspector.core.verify import verify  # noqa: E402
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+from sigv4_inspector.core.verify import verify
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.proxyharness import MITMDUMP, clean_aws_env
+from sigv4_testsupport.signing import AKID, SECRET, to_wire
 
 ADDON = ROOT / "addons" / "sigv4.py"
 TARGET = 1.10

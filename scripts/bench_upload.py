@@ -28,9 +28,7 @@ Usage: .venv/bin/python scripts/bench_upload.py [--mib 1024] [--chunk-kib 64] [-
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
-import hmac
 import http.client
 import shutil
 import socketserver
@@ -43,11 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests"), str(ROOT / "scripts")]
-
-from awscrt import checksums as crt  # noqa: E402
-from bench_live import (  # noqa: E402
+from bench_live import (
     AKID,
     SECRET,
     clean_process_env,
@@ -56,93 +50,16 @@ from bench_live import (  # noqa: E402
     stop_proxy,
     write_credentials,
 )
-from botocore.auth import SigV4Auth  # noqa: E402
-from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.credentials import Credentials  # noqa: E402
 
-from proxyharness import Proxy  # noqa: E402
-from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest  # noqa: E402
-from sigv4_inspector.core.verify import VerifySession  # noqa: E402
+from sigv4_inspector.core.model import Credential, DictKeyring
+from sigv4_inspector.core.verify import VerifySession
+from sigv4_testsupport.chunkedupload import ChunkedUpload
+from sigv4_testsupport.proxyharness import Proxy
 
-MODE = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 NET_PIECE = 256 * 1024
 SEGMENT = 64 << 20
 RSS_TARGET_MIB = 64
 RATIO_TARGET = 0.8
-
-
-def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-
-
-class ChunkedUpload:
-    """A signed aws-chunked PUT of ``total`` bytes in ``chunk``-byte chunks to ``host``."""
-
-    def __init__(self, total: int, chunk: int, host: str, path: str = "/bench/big") -> None:
-        self.total, self.chunk, self.host, self.path = total, chunk, host, path
-        self.data = (bytes(range(256)) * (chunk // 256 + 1))[:chunk]
-        self.sizes = [chunk] * (total // chunk) + ([total % chunk] if total % chunk else [])
-        tail = (
-            len("0;chunk-signature=") + 64 + 2
-            + len("x-amz-checksum-crc32c:") + 8 + 2
-            + len("x-amz-trailer-signature:") + 64 + 2
-            + 2
-        )  # fmt: skip
-        self.content_length = tail + sum(
-            len(f"{n:x};chunk-signature=") + 64 + 2 + n + 2 for n in self.sizes
-        )
-        req = AWSRequest(
-            "PUT",
-            f"http://{host}{path}",
-            headers={
-                "Content-Encoding": "aws-chunked",
-                "X-Amz-Content-SHA256": MODE,
-                "X-Amz-Decoded-Content-Length": str(total),
-                "X-Amz-Trailer": "x-amz-checksum-crc32c",
-                "Content-Length": str(self.content_length),
-            },
-        )
-        SigV4Auth(Credentials(AKID, SECRET), "s3", "us-east-1").add_auth(req)
-        self.headers = [("Host", host), *((k, str(v)) for k, v in req.headers.items())]
-        auth = dict(req.headers)["Authorization"]
-        self.seed = auth.rsplit("Signature=", 1)[1]
-        self.amz_date = dict(req.headers)["X-Amz-Date"]
-        date = self.amz_date[:8]
-        self.scope = f"{date}/us-east-1/s3/aws4_request"
-        key = _hmac(("AWS4" + SECRET).encode(), date)
-        for part in ("us-east-1", "s3", "aws4_request"):
-            key = _hmac(key, part)
-        self.key = key
-
-    def _sig(self, sts: str) -> str:
-        return hmac.new(self.key, sts.encode(), hashlib.sha256).hexdigest()
-
-    def wire(self) -> WireRequest:
-        """The request head as the core sees it (body fed separately)."""
-        return WireRequest.build("PUT", self.path, self.headers, None, authority=self.host)
-
-    def pieces(self) -> Iterator[bytes]:
-        """The body, one aws-chunked frame at a time."""
-        prefix = f"AWS4-HMAC-SHA256-PAYLOAD\n{self.amz_date}\n{self.scope}\n"
-        full_hash = hashlib.sha256(self.data).hexdigest()
-        prev, crc = self.seed, 0
-        for n in self.sizes:
-            data = self.data if n == self.chunk else self.data[:n]
-            h = full_hash if n == self.chunk else hashlib.sha256(data).hexdigest()
-            prev = self._sig(f"{prefix}{prev}\n{EMPTY_SHA256}\n{h}")
-            crc = crt.crc32c(data, crc)
-            yield f"{n:x};chunk-signature={prev}\r\n".encode() + data + b"\r\n"
-        prev = self._sig(f"{prefix}{prev}\n{EMPTY_SHA256}\n{EMPTY_SHA256}")
-        trailer = f"x-amz-checksum-crc32c:{base64.b64encode(crc.to_bytes(4, 'big')).decode()}\n"
-        tsig = self._sig(
-            f"AWS4-HMAC-SHA256-TRAILER\n{self.amz_date}\n{self.scope}\n{prev}\n"
-            f"{hashlib.sha256(trailer.encode()).hexdigest()}"
-        )
-        yield (
-            f"0;chunk-signature={prev}\r\n{trailer.strip()}\r\n"
-            f"x-amz-trailer-signature:{tsig}\r\n\r\n"
-        ).encode()
 
 
 # -- 1. in-process verification throughput ------------------------------------------------

@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "addons"))
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from botocore.auth import SigV4Auth  # noqa: E402
-from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.credentials import Credentials  # noqa: E402
-
-from sigv4_inspector.core import keys  # noqa: E402
-from sigv4_inspector.core.forensics import search  # noqa: E402
-from sigv4_inspector.core.model import Credential, DictKeyring, Verification, WireRequest  # noqa: E402
-from sigv4_inspector.core.verify import VerifySession, verify  # noqa: E402
+from sigv4_inspector.core import keys
+from sigv4_inspector.core.forensics import search
+from sigv4_inspector.core.model import Credential, DictKeyring, Verification, WireRequest
+from sigv4_inspector.core.verify import VerifySession, verify
 
 AKID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="bench")])

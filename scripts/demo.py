@@ -26,19 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests"), str(ROOT / "addons")]
+import boto3
+import botocore.auth
+import botocore.config
+import requests
+from rich.console import Console
+from rich.table import Table
 
-import badhop  # noqa: E402
-import boto3  # noqa: E402
-import botocore.auth  # noqa: E402
-import botocore.config  # noqa: E402
-import fakeaws  # noqa: E402
-import requests  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from proxyharness import Proxy, clean_aws_env, start_mitmdump  # noqa: E402
+from sigv4_testsupport import badhop, fakeaws
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, start_mitmdump
 
 K1 = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 
@@ -50,6 +47,7 @@ class Scenario:
     expect: set[str]  # finding codes one of which must appear (empty: no errors allowed)
     proxy: str = "main"
     records: list[dict[str, Any]] = field(default_factory=list)
+    answer: str = ""  # what the server answered, filled in by the run
 
 
 class Demo:
@@ -59,6 +57,7 @@ class Demo:
         self.server: Any = None
         self.hop: Any = None
         self.proxies: dict[str, Proxy] = {}
+        self.answer = ""  # what the server answered the scenario's last call
 
     # -- infrastructure ------------------------------------------------------------------
     def start(self) -> None:
@@ -182,13 +181,13 @@ def presigned_put_no_content_type(d: Demo) -> None:
     url = s3.generate_presigned_url(
         "put_object", Params={"Bucket": "demo", "Key": "up.csv", "ContentType": "text/csv"}
     )
-    d.answer = quietly(lambda: requests.put(url, data=io.BytesIO(b"x,y\n"), **d.requests_kw()))  # type: ignore[attr-defined]
+    d.answer = quietly(lambda: requests.put(url, data=io.BytesIO(b"x,y\n"), **d.requests_kw()))
 
 
 def clock_skew(d: Demo) -> None:
     d.server.clock_offset = 20 * 60
     try:
-        d.answer = quietly(lambda: d.client("s3").list_objects_v2(Bucket="demo"))  # type: ignore[attr-defined]
+        d.answer = quietly(lambda: d.client("s3").list_objects_v2(Bucket="demo"))
     finally:
         d.server.clock_offset = 0
 
@@ -196,23 +195,23 @@ def clock_skew(d: Demo) -> None:
 def wrong_region(d: Demo) -> None:
     d.server.ip_region = "us-east-1"  # the endpoint lives in us-east-1
     try:
-        d.answer = quietly(lambda: d.client("dynamodb", region="eu-west-1").list_tables())  # type: ignore[attr-defined]
+        d.answer = quietly(lambda: d.client("dynamodb", region="eu-west-1").list_tables())
     finally:
         d.server.ip_region = None
 
 
 def sigv2(d: Demo) -> None:
-    d.answer = quietly(lambda: d.client("s3", signature_version="s3").list_objects(Bucket="demo"))  # type: ignore[attr-defined]
+    d.answer = quietly(lambda: d.client("s3", signature_version="s3").list_objects(Bucket="demo"))
 
 
 def temp_key_without_token(d: Demo) -> None:
     c = d.client("sts", region="eu-west-1").get_session_token()["Credentials"]
     s3 = d.client("s3", key=(c["AccessKeyId"], c["SecretAccessKey"]))  # the token forgotten
-    d.answer = quietly(lambda: s3.list_objects_v2(Bucket="demo"))  # type: ignore[attr-defined]
+    d.answer = quietly(lambda: s3.list_objects_v2(Bucket="demo"))
 
 
 def wrong_secret(d: Demo) -> None:
-    d.answer = quietly(lambda: d.client("dynamodb", key=(K1[0], K1[1][:-4] + "XXXX")).list_tables())  # type: ignore[attr-defined]
+    d.answer = quietly(lambda: d.client("dynamodb", key=(K1[0], K1[1][:-4] + "XXXX")).list_tables())
 
 
 def sigv4a_global_token(d: Demo) -> None:
@@ -227,7 +226,7 @@ def sigv4a_global_token(d: Demo) -> None:
         token=c["SessionToken"],
         signature_version="s3v4a",
     )
-    d.answer = quietly(lambda: s3a.list_objects_v2(Bucket="demo"))  # type: ignore[attr-defined]
+    d.answer = quietly(lambda: s3a.list_objects_v2(Bucket="demo"))
 
 
 def sigv4a_regional_token(d: Demo) -> None:
@@ -240,7 +239,7 @@ def sigv4a_regional_token(d: Demo) -> None:
         token=c["SessionToken"],
         signature_version="s3v4a",
     )
-    d.answer = quietly(lambda: s3a.list_objects_v2(Bucket="demo"))  # type: ignore[attr-defined]
+    d.answer = quietly(lambda: s3a.list_objects_v2(Bucket="demo"))
 
 
 @contextlib.contextmanager
@@ -264,7 +263,7 @@ def te_stripped_by_cdn(d: Demo) -> None:
         s3 = d.client("s3", proxy="cdn")
         d.answer = quietly(
             lambda: s3.put_object(Bucket="demo", Key="accelerated.bin", Body=b"z" * 4096)
-        )  # type: ignore[attr-defined]
+        )
 
 
 def checksum_defaults_to_compatible_store(d: Demo) -> None:
@@ -272,7 +271,7 @@ def checksum_defaults_to_compatible_store(d: Demo) -> None:
     try:
         d.answer = quietly(
             lambda: d.client("s3").put_object(Bucket="demo", Key="minio.txt", Body=b"hi")
-        )  # type: ignore[attr-defined]
+        )
     finally:
         d.server.reject_checksum_trailers = False
 
@@ -282,7 +281,7 @@ def presign_expired(d: Demo) -> None:
         "get_object", Params={"Bucket": "demo", "Key": "reports/2026 q4+final.csv"}, ExpiresIn=1
     )
     time.sleep(2.1)
-    d.answer = quietly(lambda: requests.get(url, **d.requests_kw()))  # type: ignore[attr-defined]
+    d.answer = quietly(lambda: requests.get(url, **d.requests_kw()))
 
 
 SCENARIOS = [
@@ -363,15 +362,15 @@ def main() -> int:
         for sc in SCENARIOS:
             p = d.proxies[sc.proxy]
             before = len(p.records())
-            d.answer = ""  # type: ignore[attr-defined]
+            d.answer = ""
             try:
                 sc.run(d)
             except Exception as exc:
-                d.answer = f"demo error: {type(exc).__name__}: {exc}"  # type: ignore[attr-defined]
+                d.answer = f"demo error: {type(exc).__name__}: {exc}"
             time.sleep(0.3)
             recs = p.wait_records(before + 1, timeout=10)[before:]
             sc.records = recs
-            sc.answer = d.answer or (  # type: ignore[attr-defined]
+            sc.answer = d.answer or (
                 ", ".join(sorted({str(r["response"]["status"]) for r in recs if r.get("response")}))
                 or "-"
             )
@@ -414,7 +413,7 @@ def main() -> int:
         mark = "[green]ok[/]" if passed else "[red]MISSED[/]"
         table.add_row(
             f"{mark} {sc.name}",
-            getattr(sc, "answer", ""),
+            sc.answer,
             verdicts,
             ", ".join(codes) or "-",
             fix[:220],

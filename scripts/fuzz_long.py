@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Long fuzzing run: the strategies and checks of tests/test_fuzz.py for many more cases.
+"""Long fuzzing run: the strategies and checks of tests/test_fuzz.py
+(sigv4_testsupport.fuzzing) for many more cases.
 
 The cases are split evenly over the targets (parse_auth, the canonicaliser, the
 aws-chunked decoder on random and on valid bodies, VerifySession slicing, verify and
@@ -24,11 +25,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests")]
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
-import test_fuzz  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
+from sigv4_testsupport import fuzzing
 
 
 class _TimeUp(BaseException):
@@ -74,7 +73,7 @@ class Progress:
 
 
 def run_target(
-    target: test_fuzz.Target, ctx: test_fuzz.Ctx, n: int, progress: Progress, rng_seed: int | None
+    target: fuzzing.Target, ctx: fuzzing.Ctx, n: int, progress: Progress, rng_seed: int | None
 ) -> str | None:
     """Run one target for ``n`` cases; return the failure text, or None."""
     progress.target, progress.target_done, progress.target_total = target.name, 0, n
@@ -106,27 +105,27 @@ def run_target(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=100_000, help="total cases (default 1e5)")
-    ap.add_argument("--targets", help="comma-separated subset of: " + ", ".join(test_fuzz.BY_NAME))
+    ap.add_argument("--targets", help="comma-separated subset of: " + ", ".join(fuzzing.BY_NAME))
     ap.add_argument("--seed", type=int, help="hypothesis seed (default: random)")
     ap.add_argument("--max-minutes", type=float, default=60.0, help="stop after this long")
     ap.add_argument("--quick", action="store_true", help="2,000 cases (smoke run)")
     args = ap.parse_args()
     if args.quick:
         args.cases = 2000
-    names = args.targets.split(",") if args.targets else list(test_fuzz.BY_NAME)
-    unknown = [n for n in names if n not in test_fuzz.BY_NAME]
+    names = args.targets.split(",") if args.targets else list(fuzzing.BY_NAME)
+    unknown = [n for n in names if n not in fuzzing.BY_NAME]
     if unknown:
         ap.error(f"unknown target(s): {', '.join(unknown)}")
     per = max(1, args.cases // len(names))
     with tempfile.TemporaryDirectory(prefix="fuzz-long-") as home:
-        ctx = test_fuzz.build_ctx(Path(home))
+        ctx = fuzzing.build_ctx(Path(home))
         progress = Progress(per * len(names), time.monotonic() + args.max_minutes * 60)
         failures: dict[str, str] = {}
         counts: dict[str, int] = {}
         timed_out = False
         for name in names:
             try:
-                err = run_target(test_fuzz.BY_NAME[name], ctx, per, progress, args.seed)
+                err = run_target(fuzzing.BY_NAME[name], ctx, per, progress, args.seed)
             except _TimeUp:
                 timed_out = True
                 counts[name] = progress.target_done
@@ -148,7 +147,7 @@ def main() -> int:
             print(f"{name:16} : {counts[name]:>9,} cases  {state}")
         else:
             print(f"{name:16} : not run (time limit)")
-    for err, (n, index, ops) in sorted(test_fuzz.INTERNAL_ERRORS.items()):
+    for err, (n, index, ops) in sorted(fuzzing.INTERNAL_ERRORS.items()):
         example = f"request {index % len(ctx.signed)} mutated by {ops!r}"
         print(
             f"note: verify fell back to internal_error ({err}) in {n:,} cases, e.g. {example[:400]}"

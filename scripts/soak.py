@@ -33,13 +33,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "addons"), str(ROOT / "tests"), str(ROOT / "scripts")]
-
-import boto3  # noqa: E402
-import botocore.config  # noqa: E402
-import fakeaws  # noqa: E402
-from bench_live import (  # noqa: E402
+import boto3
+import botocore.config
+from bench_live import (
     AKID,
     SECRET,
     clean_process_env,
@@ -49,9 +45,10 @@ from bench_live import (  # noqa: E402
     stop_proxy,
     write_credentials,
 )
-from botocore.exceptions import ClientError  # noqa: E402
+from botocore.exceptions import ClientError
 
-from proxyharness import Proxy  # noqa: E402
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.proxyharness import Proxy
 
 
 def client(proxy: Proxy, server: fakeaws.FakeAWS, service: str, secret: str = SECRET) -> Any:

@@ -17,6 +17,7 @@ import ast
 import inspect
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 from sigv4_inspector.core import forensics, rank, rules
 from sigv4_inspector.core import inspect as core_inspect
@@ -42,6 +43,7 @@ KEY_DOCS: dict[str, str] = {
     "chunks_verified": "how many chunks verified before it",
     "classification": "the kind of refusal (`signature_mismatch`, `clock_skew`, `wrong_region`, `sigv2_rejected`, ...; servererror.CLASSIFICATIONS)",
     "client": "the value as the client sent it (signed)",
+    "count": "how many there are in all (when only the first few are named)",
     "credential_expiry": "when the temporary credentials that signed the URL expire (ISO 8601)",
     "credentials_problem": "why the user's credentials are not loaded (botocore missing, a profile that timed out), or null",
     "declared": "the decoded length the request declares (`x-amz-decoded-content-length`)",
@@ -241,6 +243,17 @@ def evidence_by_code() -> dict[str, tuple[set[str], set[str]]]:
         have[0].update(sev)
         have[1].update(keys)
     return out
+
+
+def undocumented(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(code, key) pairs of these records' evidence that docs/record.md does not list."""
+    table = evidence_by_code()
+    out = []
+    for rec in records:
+        for f in rec.get("findings") or []:
+            allowed = table.get(f["code"], (set(), set()))[1]
+            out += [(f["code"], k) for k in f["evidence"] if k not in allowed and k != "_truncated"]
+    return sorted(set(out))
 
 
 def render() -> str:

@@ -9,14 +9,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow, tutils
 
-from signing import AKID, SECRET, capture
-from sigv4_inspector.core.model import Credential
+from sigv4_inspector.addon.commands import Commands
+from sigv4_inspector.addon.inspector import Inspector
+from sigv4_inspector.addon.state import State
+from sigv4_inspector.core.model import Credential, WireRequest
+from sigv4_inspector.runtime.credentials import CredentialStore
+from sigv4_testsupport.signing import AKID, SECRET, capture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,14 +32,14 @@ class Sigv4:
         from sigv4_inspector.addon import make_addons
 
         self.addons = make_addons()
-        self.state = self.addons[0].state
-        self.inspector = next(x for x in self.addons if type(x).__name__ == "Inspector")
-        self.commands = next(x for x in self.addons if type(x).__name__ == "Commands")
+        self.state: State = self.addons[0].state
+        self.inspector: Inspector = next(x for x in self.addons if isinstance(x, Inspector))
+        self.commands: Commands = next(x for x in self.addons if isinstance(x, Commands))
         self.capture = self.inspector.capture
         self.tap = self.inspector.tap
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self) -> CredentialStore:
         return self.state.store
 
     def hook(self, name: str, *args: Any) -> None:
@@ -80,12 +84,12 @@ class Sigv4:
 
 
 @pytest.fixture
-def addon():  # type: ignore[no-untyped-def]
+def addon() -> Sigv4:
     return Sigv4()
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "nope-config"))
@@ -93,7 +97,7 @@ def clean_env(monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-def flow_for(wire, status: int = 200, body: bytes = b""):  # type: ignore[no-untyped-def]
+def flow_for(wire: WireRequest, status: int = 200, body: bytes = b"") -> http.HTTPFlow:
     host, _, port = wire.authority.partition(":")
     req = tutils.treq(
         method=wire.method.encode(),
@@ -113,7 +117,7 @@ def flow_for(wire, status: int = 200, body: bytes = b""):  # type: ignore[no-unt
     return tflow.tflow(req=req, resp=resp)
 
 
-async def test_valid_invalid_and_report(addon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_valid_invalid_and_report(addon: Sigv4, tmp_path: Path) -> None:
     a = addon
     report = tmp_path / "r.jsonl"
     with taddons.context(*a.addons) as tctx:  # noqa: F841
@@ -154,12 +158,14 @@ async def test_valid_invalid_and_report(addon, tmp_path: Path) -> None:  # type:
     assert SECRET not in report.read_text()
 
 
-async def test_capture_failure_still_gives_a_record(addon, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_capture_failure_still_gives_a_record(
+    addon: Sigv4, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A failure while capturing the flow (here: in the proxy-change analysis) leaves an
     ``unverified`` CHECK_UNAVAILABLE record, not silence."""
     a = addon
 
-    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def boom(*args: Any, **kwargs: Any) -> NoReturn:
         raise RuntimeError("injected")
 
     with taddons.context(*a.addons):
@@ -177,7 +183,7 @@ async def test_capture_failure_still_gives_a_record(addon, monkeypatch) -> None:
     assert [x["code"] for x in rec["findings"]] == ["CHECK_UNAVAILABLE"]
 
 
-async def test_in_proxy_header_change_is_named(addon) -> None:  # type: ignore[no-untyped-def]
+async def test_in_proxy_header_change_is_named(addon: Sigv4) -> None:
     a = addon
     from mitmproxy.addons import anticomp
 
@@ -201,7 +207,7 @@ async def test_in_proxy_header_change_is_named(addon) -> None:  # type: ignore[n
     )
 
 
-async def test_body_changed_by_modify_body_is_attributed_to_the_proxy(addon) -> None:  # type: ignore[no-untyped-def]
+async def test_body_changed_by_modify_body_is_attributed_to_the_proxy(addon: Sigv4) -> None:
     """modify_body rewrites the body after our request hook: the request verifies as the
     client sent it, and the change is named with the option that made it."""
     from mitmproxy.addons import modifybody, proxyserver
@@ -228,7 +234,7 @@ async def test_body_changed_by_modify_body_is_attributed_to_the_proxy(addon) -> 
     assert "SIGNATURE_MISMATCH" not in {x["code"] for x in rec["findings"]}
 
 
-async def test_flows_read_from_a_har_file_say_the_bytes_may_be_lost(addon) -> None:  # type: ignore[no-untyped-def]
+async def test_flows_read_from_a_har_file_say_the_bytes_may_be_lost(addon: Sigv4) -> None:
     """mitmproxy's HAR import keeps decoded text and drops Content-Encoding: a body that no
     longer matches its signature is the file's fault, not the client's."""
     from mitmproxy.io.har import request_to_flow
@@ -263,7 +269,9 @@ async def test_flows_read_from_a_har_file_say_the_bytes_may_be_lost(addon) -> No
     assert rec["headline"]["code"] == "INPUT_LOST_BYTES"
 
 
-async def test_unsigned_aws_endpoint_and_options(addon, caplog, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_unsigned_aws_endpoint_and_options(
+    addon: Sigv4, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     a = addon
     options = a.addons[0]
     with taddons.context(*a.addons) as tctx:  # noqa: F841
@@ -292,7 +300,7 @@ async def test_unsigned_aws_endpoint_and_options(addon, caplog, tmp_path: Path) 
         assert "sigv4_stream_verify" in str(err.value) and "sigv4_report" in str(err.value)
 
 
-async def test_learns_assume_role_credentials(addon) -> None:  # type: ignore[no-untyped-def]
+async def test_learns_assume_role_credentials(addon: Sigv4) -> None:
     a = addon
     body = (
         b'<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
@@ -326,7 +334,7 @@ async def test_learns_assume_role_credentials(addon) -> None:  # type: ignore[no
     assert "IQoJb3JpZ2luX2VjEXAMPLETOKEN" not in json.dumps(rec) + f.comment
 
 
-async def test_commands_and_content_view(addon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_commands_and_content_view(addon: Sigv4, tmp_path: Path) -> None:
     a = addon
     with taddons.context(*a.addons) as tctx:  # noqa: F841
         a.store.add(Credential(AKID, SECRET, source="profile:test"))
@@ -352,10 +360,10 @@ async def test_commands_and_content_view(addon, tmp_path: Path) -> None:  # type
 def _chunked_upload(corrupt: bool) -> tuple[Any, bytes]:
     """AWS's aws-chunked PutObject example with a trailer; one byte of a chunk changed when
     ``corrupt``."""
-    from test_vectors import S3, _s3_request
+    from sigv4_testsupport.vectors import S3, s3_request
 
     ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
-    wire = _s3_request(ex)
+    wire = s3_request(ex)
     body = wire.body or b""
     if corrupt:
         pos = body.index(b"400;chunk-signature=") + 200
@@ -365,7 +373,7 @@ def _chunked_upload(corrupt: bool) -> tuple[Any, bytes]:
 
 def _streamed_flow(a: Any, wire: Any) -> http.HTTPFlow:
     """A live flow of ``wire`` whose body has not arrived yet, seen by ``requestheaders``."""
-    from test_vectors import S3_KEYRING
+    from sigv4_testsupport.vectors import S3_KEYRING
 
     for c in S3_KEYRING._by_id.values():
         a.store.add(c)
@@ -378,10 +386,9 @@ def _streamed_flow(a: Any, wire: Any) -> http.HTTPFlow:
 
 
 @pytest.mark.parametrize("corrupt", [False, True])
-async def test_streaming_tap_matches_buffered(addon, corrupt: bool) -> None:  # type: ignore[no-untyped-def]
-    from test_vectors import S3_KEYRING
-
+async def test_streaming_tap_matches_buffered(addon: Sigv4, corrupt: bool) -> None:
     from sigv4_inspector.core.verify import verify
+    from sigv4_testsupport.vectors import S3_KEYRING
 
     wire, body = _chunked_upload(corrupt)
     buffered = verify(type(wire).build(wire.method, wire.target, wire.headers, body), S3_KEYRING)
@@ -389,9 +396,12 @@ async def test_streaming_tap_matches_buffered(addon, corrupt: bool) -> None:  # 
     with taddons.context(*a.addons) as tctx:  # noqa: F841
         tctx.configure(a.addons[0], sigv4_stream_threshold="1k")
         f = _streamed_flow(a, wire)
-        assert callable(f.request.stream)
-        passed = b"".join(f.request.stream(body[i : i + 1000]) for i in range(0, len(body), 1000))
-        f.request.stream(b"")
+        stream = f.request.stream
+        assert callable(stream)
+        pieces = [stream(body[i : i + 1000]) for i in range(0, len(body), 1000)]
+        assert all(isinstance(p, bytes) for p in pieces)  # the tap passes bytes on as bytes
+        passed = b"".join(p for p in pieces if isinstance(p, bytes))
+        stream(b"")
         assert passed == body  # chunks pass through unchanged
         a.request(f)
         a.response(f)
@@ -401,7 +411,7 @@ async def test_streaming_tap_matches_buffered(addon, corrupt: bool) -> None:  # 
     assert ("CHUNK_SIGNATURE_MISMATCH" in codes) is corrupt
 
 
-async def test_stream_verify_off_streams_uploads_untouched(addon) -> None:  # type: ignore[no-untyped-def]
+async def test_stream_verify_off_streams_uploads_untouched(addon: Sigv4) -> None:
     """With sigv4_stream_verify off, a large aws-chunked upload is still streamed (never
     buffered) but not tapped: the addon never sees the body, and only the seed signature
     is checked, as the option's help says."""
@@ -419,7 +429,7 @@ async def test_stream_verify_off_streams_uploads_untouched(addon) -> None:  # ty
     assert rec["headline"]["code"] == "PAYLOAD_NOT_VERIFIED"
 
 
-async def test_non_utf8_bytes_still_give_a_record(addon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_non_utf8_bytes_still_give_a_record(addon: Sigv4, tmp_path: Path) -> None:
     """A path byte that is not UTF-8 must not lose the record (JSONL, metadata, -w)."""
     from mitmproxy import io as mio
 
@@ -468,7 +478,7 @@ def test_non_utf8_signature_is_invalid_not_internal_error() -> None:
     assert v.verdict == "invalid" and v.reason == "signature_mismatch"
 
 
-async def test_expect_dropped_by_mitmproxy_is_no_change_unless_signed(addon) -> None:  # type: ignore[no-untyped-def]
+async def test_expect_dropped_by_mitmproxy_is_no_change_unless_signed(addon: Sigv4) -> None:
     """mitmproxy answers Expect: 100-continue itself and removes the header (boto3 sends it
     on S3 uploads): the flow keeps the cheap path, unless the client signed Expect."""
     from sigv4_inspector.addon.capture import Snapshot
@@ -496,8 +506,8 @@ async def test_expect_dropped_by_mitmproxy_is_no_change_unless_signed(addon) -> 
 
 @pytest.mark.parametrize(("decoded", "streamed"), [(300, False), (5 << 20, True)])
 async def test_chunked_upload_streams_by_its_decoded_length(
-    addon, decoded: int, streamed: bool
-) -> None:  # type: ignore[no-untyped-def]
+    addon: Sigv4, decoded: int, streamed: bool
+) -> None:
     """An aws-chunked upload sent with Transfer-Encoding: chunked (no Content-Length) is
     streamed only when x-amz-decoded-content-length says it is large."""
     a = addon
@@ -517,7 +527,9 @@ async def test_chunked_upload_streams_by_its_decoded_length(
             session.finish()
 
 
-def test_flow_line_plain_colored_and_safe(addon, caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_flow_line_plain_colored_and_safe(
+    addon: Sigv4, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The line per AWS flow starts with the headline's code, then the verdict, method, URL
     and the other problems' codes; the headline's message and fix under it; ANSI colours
     only on a terminal; control characters of the URL escaped."""
@@ -573,7 +585,7 @@ def test_flow_line_plain_colored_and_safe(addon, caplog, monkeypatch) -> None:  
     assert "\x1b[" in summary_text(a.state, a.inspector.colored())
 
 
-def test_lines_close_together_share_a_log_record(caplog) -> None:  # type: ignore[no-untyped-def]
+def test_lines_close_together_share_a_log_record(caplog: pytest.LogCaptureFixture) -> None:
     """Lines of flows that end together are logged in order, consecutive lines of one
     level as one record (mitmproxy's handling of each record costs more than the rest of a
     flow); a lone line gets a record of its own."""

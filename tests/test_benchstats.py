@@ -1,22 +1,38 @@
 """The benchmarks' statistics: the median of paired ratios and its confidence interval; the
-callgrind counts read from valgrind's output."""
+callgrind counts read from valgrind's output.
+
+scripts/benchstats.py is a script beside the benchmarks that import it (no package), so it is
+loaded here from its file, not through sys.path."""
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from math import comb
-from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from sigv4_testsupport.paths import SCRIPTS
 
-from benchstats import collected, interval_line, median_ci, verdict  # noqa: E402
+
+def _load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+benchstats = _load_script("benchstats")
+collected = benchstats.collected
+interval_line = benchstats.interval_line
+median_ci = benchstats.median_ci
+verdict = benchstats.verdict
 
 
 def coverage(n: int, k: int) -> float:
     """P(x(k) <= true median <= x(n-k+1)) for n independent values."""
-    return 1 - 2 * sum(comb(n, j) for j in range(k)) / 2**n
+    return 1 - 2 * sum(comb(n, j) for j in range(k)) / (1 << n)
 
 
 @pytest.mark.parametrize("n", [6, 9, 11, 15, 21, 40])

@@ -12,10 +12,10 @@ import boto3
 import botocore.config
 import pytest
 
-from signing import AKID, SECRET, capture, presigned
 from sigv4_inspector.core.inspect import inspect_request, parse_response
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import ProxyChange, parse_amz_date
+from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
@@ -250,7 +250,7 @@ def case_scope_service() -> set[str]:
     r = AWSRequest("GET", "https://abc123.us-east-1.aoss.amazonaws.com/_cat/indices")
     SigV4Auth(Credentials(AKID, SECRET), "es", "us-east-1").add_auth(r)  # 'es' instead of 'aoss'
     p = r.prepare()
-    from signing import to_wire
+    from sigv4_testsupport.signing import to_wire
 
     return run(to_wire(p.method, p.url, p.headers, p.body))
 
@@ -347,7 +347,7 @@ def test_corpus_tag(tag: str) -> None:
 
 
 def test_every_corpus_tag_has_a_case() -> None:
-    from conftest import SHARED
+    from sigv4_testsupport.paths import SHARED
 
     text = (SHARED / "spec" / "corpus.md").read_text()
     section = text[text.index("## 1. Classification") : text.index("### Where the proxy")]

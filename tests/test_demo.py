@@ -148,7 +148,7 @@ def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path)
     assert len(secrets) >= 20  # signatures of every request, STS secrets and tokens
     secrets |= _derived(flows, secrets)
     merged = tmp_path / "all.mitm"
-    from mitmproxy import io
+    from mitmproxy import http, io
 
     with open(merged, "wb") as fh:
         w = io.FlowWriter(fh)
@@ -200,7 +200,7 @@ def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path)
         red = sigv4bundle.read_flows(bundle / "flows.redacted.mitm")
         assert len(red) == len(flows)
         assert any(f.metadata.get("sigv4") and f.comment for f in red)
-        with_body = [f for f in red if f.request.raw_content]
+        with_body = [f for f in red if isinstance(f, http.HTTPFlow) and f.request.raw_content]
         assert bool(with_body) == (not extra)
         har = json.loads(files["flows.har"])
         assert len(har["log"]["entries"]) == len(flows)
@@ -208,7 +208,7 @@ def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path)
 
 def test_demo_records_carry_only_documented_evidence(demo: tuple[Path, Any]) -> None:
     """docs/record.md lists every evidence key the demo's real records carry."""
-    from test_record_doc import undocumented_keys
+    from sigv4_inspector.recorddoc import undocumented
 
     out, _ = demo
     records = [
@@ -218,7 +218,7 @@ def test_demo_records_carry_only_documented_evidence(demo: tuple[Path, Any]) -> 
         if line.strip()
     ]
     assert len(records) >= 15
-    assert undocumented_keys(records) == []
+    assert undocumented(records) == []
 
 
 def test_no_secret_token_or_derived_key_in_any_output(demo: tuple[Path, Any]) -> None:
@@ -226,13 +226,14 @@ def test_no_secret_token_or_derived_key_in_any_output(demo: tuple[Path, Any]) ->
     mitmdump logs, the JSONL reports and every flow's comment and metadata hold no secret,
     session token, signature sent, or key derived from a secret (SigV4 signing keys,
     SigV4a private keys)."""
+    from mitmproxy import http
     from mitmproxy import io as mio
 
     out, proc = demo
-    flows = []
+    flows: list[http.HTTPFlow] = []
     for sub in ("proxy", "proxy-via-cdn"):
         with open(out / sub / "flows.mitm", "rb") as fh:
-            flows += list(mio.FlowReader(fh).stream())
+            flows += [f for f in mio.FlowReader(fh).stream() if isinstance(f, http.HTTPFlow)]
     secrets = _secrets_in(flows)
     derived = _derived(flows, secrets)
     assert derived

@@ -6,7 +6,6 @@ offline with -nr, and every output searched for secrets."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from proxyharness import Proxy, clean_aws_env, replay_offline, start_mitmdump
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import fakeaws  # noqa: E402
-
-from sigv4_inspector.core.model import fingerprint  # noqa: E402
+from sigv4_inspector.core.model import fingerprint
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, replay_offline, start_mitmdump
 
 K1 = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 K2 = ("AKIAI44QH8DHBEXAMPLE", "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY")
@@ -67,8 +63,9 @@ def client(
 
 
 def new_records(e: dict[str, Any], before: int, n: int) -> list[dict[str, Any]]:
-    recs = e["proxy"].wait_records(before + n)
-    assert len(recs) >= before + n, e["proxy"].output()[-3000:]
+    proxy: Proxy = e["proxy"]
+    recs = proxy.wait_records(before + n)
+    assert len(recs) >= before + n, proxy.output()[-3000:]
     return recs[before:]
 
 
@@ -192,10 +189,11 @@ def test_replay_offline_gives_same_records_and_nothing_leaks(env: dict[str, Any]
     # learned credentials are learned again from the replayed STS response
     assert sorted(map(key, replayed)) == sorted(map(key, live))
     # secrets and tokens: not in stdout/stderr, JSONL, or the saved flows' comments/metadata
-    from mitmproxy import io
+    from mitmproxy import http, io
 
-    with open(proxy.flows_path, "rb") as fh:  # type: ignore[arg-type]
-        flows = list(io.FlowReader(fh).stream())
+    assert proxy.flows_path is not None
+    with open(proxy.flows_path, "rb") as fh:
+        flows = [f for f in io.FlowReader(fh).stream() if isinstance(f, http.HTTPFlow)]
     annotations = "".join(f.comment + json.dumps(f.metadata) for f in flows)
     assert any(f.metadata.get("sigv4") for f in flows)
     haystacks = {

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from signing import AKID, SECRET, capture, to_wire
 from sigv4_inspector.core.explain import DIFF_MARK, comparison, explain_record
 from sigv4_inspector.core.inspect import inspect_request, parse_response
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import ProxyChange, parse_amz_date
+from sigv4_testsupport.signing import AKID, SECRET, capture, to_wire
 
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLETOKEN" + "Z" * 300
 KEYRING = DictKeyring(
@@ -106,9 +106,9 @@ def test_what_the_signer_signed_beside_what_aws_computes() -> None:
     url = "https://sqs.us-east-1.amazonaws.com/?Action=ListQueues&QueueNamePrefix=a%2Ab"
     areq = AWSRequest("GET", url, headers={"X-Amz-Date": "20250101T000000Z"})
     auth = SigV4Auth(Credentials(AKID, SECRET), "sqs", "us-east-1")
-    auth._timestamp = lambda: "20250101T000000Z"  # type: ignore[method-assign]
+    auth._timestamp = lambda: "20250101T000000Z"
     orig = auth.canonical_query_string
-    auth.canonical_query_string = lambda r: orig(r).replace("%2A", "*")  # type: ignore[method-assign]
+    auth.canonical_query_string = lambda r: orig(r).replace("%2A", "*")
     auth.add_auth(areq)
     rec = run(to_wire("GET", url, areq.headers, b"")).record
     assert rec["headline"]["code"] == "QUERY_ENCODING", rec["headline"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +23,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import badhop  # noqa: E402
-import fakeaws  # noqa: E402
+from sigv4_testsupport import badhop, fakeaws
 
 AKID = fakeaws.EXAMPLE_ACCESS_KEY
 SECRET = fakeaws.EXAMPLE_SECRET_KEY
@@ -113,7 +107,8 @@ def client(
 def error_of(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     with pytest.raises(botocore.exceptions.ClientError) as info:
         call(*args, **kwargs)
-    return info.value.response
+    response: dict[str, Any] = info.value.response
+    return response
 
 
 # ---- S3 -------------------------------------------------------------------------------------
@@ -148,7 +143,7 @@ def test_presigned_get_and_put(fake: fakeaws.FakeAWS) -> None:
     url = s3.generate_presigned_url("get_object", Params={"Bucket": "presign", "Key": "k.bin"})
     r = requests.get(url, verify=str(fake.ca_path))
     assert r.status_code == 200 and r.content == b"payload"
-    r = requests.get(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), verify=fake.ca_path)
+    r = requests.get(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), verify=str(fake.ca_path))
     assert r.status_code == 403
     assert r.content.startswith(
         b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>'

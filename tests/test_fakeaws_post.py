@@ -6,9 +6,7 @@ evidence is in tests/support/sigv4_testsupport/fakeaws/s3post.py)."""
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,11 +15,7 @@ import requests
 from botocore.config import Config
 from urllib3.filepost import encode_multipart_formdata
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import fakeaws  # noqa: E402
+from sigv4_testsupport import fakeaws
 
 AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
 BUCKET = "uploads"

@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import ssl
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,14 +35,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from conftest import VECTORS
+from sigv4_testsupport import fakeaws
 from sigv4_testsupport.fakeaws import chunked, sigv4
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import fakeaws  # noqa: E402
+from sigv4_testsupport.paths import VECTORS
 
 VEC_AKID, VEC_SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
@@ -487,7 +481,7 @@ def _chunked_put(
     now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     req.context["timestamp"] = now
 
-    class Streaming(S3SigV4Auth):
+    class Streaming(S3SigV4Auth):  # type: ignore[misc]  # botocore is untyped: S3SigV4Auth is Any
         def payload(self, request: AWSRequest) -> str:  # the seed signs the mode
             return mode
 

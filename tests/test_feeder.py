@@ -70,12 +70,11 @@ def test_feed_never_waits_and_gives_the_body_up_when_behind() -> None:
 
 
 def test_same_verification_as_feeding_directly() -> None:
-    from test_vectors import S3, S3_KEYRING, _s3_request
-
     from sigv4_inspector.core.verify import VerifySession
+    from sigv4_testsupport.vectors import S3, S3_KEYRING, s3_request
 
     ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
-    wire = _s3_request(ex)
+    wire = s3_request(ex)
     body = wire.body or b""
     pieces = [body[i : i + 7000] for i in range(0, len(body), 7000)]
     direct = VerifySession(wire, S3_KEYRING)

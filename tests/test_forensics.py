@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from signing import AKID, SECRET, capture
-from sigv4_inspector.core.inspect import inspect_request
-from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+import pytest
+
+from sigv4_inspector.core.inspect import Inspection, inspect_request
+from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
 from sigv4_inspector.core.rules import parse_amz_date
+from sigv4_testsupport.signing import AKID, SECRET, capture
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
-def inspect(req: WireRequest, keyring: DictKeyring = KEYRING):  # type: ignore[no-untyped-def]
+def inspect(req: WireRequest, keyring: DictKeyring = KEYRING) -> Inspection:
     now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
     return inspect_request(
         req, keyring, flow_id="f", url="https://" + req.host + req.target, seen_at=now, now=now
@@ -32,7 +34,7 @@ def _alter(
     )
 
 
-def finding(insp, code: str):  # type: ignore[no-untyped-def]
+def finding(insp: Inspection, code: str) -> Finding:
     return next(f for f in insp.findings if f.code == code)
 
 
@@ -91,10 +93,11 @@ def test_unexplained_mismatch_stays_generic() -> None:
     req = capture("sts", lambda c: c.get_caller_identity(), secret="another-secret-entirely")
     insp = inspect(req)
     assert "SIGNATURE_MISMATCH" in {f.code for f in insp.findings}
+    assert insp.forensic is not None
     assert insp.forensic.explained is False and insp.forensic.tried > 10
 
 
-def test_the_search_is_bounded_by_count_not_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_search_is_bounded_by_count_not_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """The search reads no clock: its bounds are counts (variants tried, bytes hashed), so
     a flow gets the same diagnosis however busy the machine is. With the variant bound
     below the right candidate, it stops, says so, and the verdict stands."""
@@ -103,13 +106,13 @@ def test_the_search_is_bounded_by_count_not_time(monkeypatch) -> None:  # type: 
     assert not hasattr(fz, "time")
     req, ct = _charset_altered()
     insp = inspect(req)
-    assert insp.forensic.truncated is False
+    assert insp.forensic is not None and insp.forensic.truncated is False
     f = finding(insp, "HEADER_MODIFIED")
     assert f.evidence["header"] == "content-type" and f.evidence["signed_value"] == ct
     monkeypatch.setattr(fz, "MAX_VARIANTS", 1)
     insp = inspect(req)
     fzr = insp.forensic
-    assert fzr.truncated is True and fzr.tried == 1 and fzr.explained is False
+    assert fzr is not None and fzr.truncated is True and fzr.tried == 1 and fzr.explained is False
     assert "HEADER_MODIFIED" not in {x.code for x in insp.findings}
     assert "ANALYSIS_BUDGET_EXCEEDED" in {x.code for x in insp.findings}
     assert insp.verification.verdict == "invalid"

@@ -1,248 +1,247 @@
-"""The install routes of the README, each in a fresh venv made with the project's Python:
+"""``pip install`` of the built wheel gives a working addon without a clone (issue 20).
 
-1. mitmproxy alone, the addon loaded from the clone (``-s addons/sigv4.py``): it stops
-   with ONE line naming botocore and the exact install command for this mitmproxy, no
-   traceback, no advice about AWS profiles. With botocore added (still no rich, no
-   awscrt) it works: the exit summary prints as a plain table, and a CRC32C upload gets
-   CHECK_UNAVAILABLE with the command that installs awscrt.
-2. mitmproxy and ``pip install <clone>``: ``sigv4-inspector addon-path`` gives the script,
-   which verifies a flow (CRC32C checked: awscrt comes with the package).
-3. pipx: ``pipx install mitmproxy``, then the clone's addon names ``pipx inject
-   mitmproxy botocore``; after ``pipx inject mitmproxy <clone>`` it works.
+The package's files (pyproject.toml, README.md, sigv4_inspector/) are copied out of the
+checkout and built into a wheel (``pip wheel --no-deps``; pip's build isolation fetches the
+build backend). A fresh venv made with the interpreter .venv was made from (the project's
+Python, e.g. ``$(pyenv root)/versions/3.12.*``) installs it non-editable, with its
+dependencies from the same package index scripts/setup uses, pinned to the versions .venv
+has (so pip reuses what it already has and the run is the one the rest of the suite tests).
+Then, in that venv, from a directory outside the checkout:
 
-Wheels are built once (``pip wheel``, the same index as scripts/setup) into
-``.venv/install-check-wheels`` and reused by every venv here and by later runs; the venvs
-install from them with ``--no-index``. Each flow check runs ``mitmdump -nr`` over a small
-flow file made here: no network, no server.
+- ``sigv4-inspector addon-path`` prints the entry script inside the venv's site-packages;
+- ``mitmdump -s "$(sigv4-inspector addon-path)"`` starts, and one request signed by boto3
+  through it to the local AWS-like endpoint gets a ``valid`` record in the JSON report;
+- ``sigv4-inspector bundle`` makes a bug-report bundle from the flows it saved.
+
+Without network access to the package index the test is skipped, saying so (pip's own
+connection errors are what tell). It takes about a minute, most of it pip installing
+mitmproxy's dependencies into the venv.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib.metadata
 import os
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+import botocore.config
 import pytest
 
-from proxyharness import ROOT
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.proxyharness import clean_aws_env, start_mitmdump
 
-PY = Path(sys.base_prefix) / "bin" / "python3"  # the interpreter the project's .venv was made with
-MITMPROXY = importlib.metadata.version("mitmproxy")
-BOTOCORE = importlib.metadata.version("botocore")
-WHEELS = ROOT / ".venv" / "install-check-wheels"
-AKID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-PIP_QUIET = ["--quiet", "--disable-pip-version-check"]
-
-pytestmark = pytest.mark.skipif(
-    not PY.exists(), reason=f"the project's base Python {PY} is not there"
+AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
+#: pip's messages when the package index cannot be reached (offline): the test is skipped
+OFFLINE = re.compile(
+    r"NewConnectionError|Failed to establish a new connection|Temporary failure in name "
+    r"resolution|Name or service not known|Network is unreachable|Max retries exceeded|"
+    r"ConnectTimeoutError|Connection refused"
 )
+PIP_TIMEOUT = 600
 
 
-def sh(*cmd: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
-    res = subprocess.run(
-        [str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, env=env
+def base_python() -> Path:
+    """The interpreter .venv was created from (the one scripts/setup found)."""
+    v = sys.version_info
+    for name in (f"python{v.major}.{v.minor}", f"python{v.major}", "python"):
+        exe = Path(sys.base_prefix) / "bin" / name
+        if exe.exists():
+            return exe
+    pytest.fail(f"no python under {sys.base_prefix}/bin")
+
+
+def pip(args: list[str], *, what: str, cwd: Path) -> None:
+    """Run pip; skip the test when it could not reach the index, fail on anything else."""
+    out = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=PIP_TIMEOUT, check=False
     )
-    assert res.returncode == 0, f"{cmd}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res.stdout
+    if out.returncode == 0:
+        return
+    log = out.stdout + out.stderr
+    offline = OFFLINE.search(log)
+    if offline:
+        pytest.skip(f"{what}: pip cannot reach the package index (offline?): {offline[0]}")
+    pytest.fail(f"{what} failed ({out.returncode}):\n{log[-4000:]}")
 
 
-@pytest.fixture(scope="module")
-def wheels() -> Path:
-    """mitmproxy, botocore, the project's other dependencies, pipx and the build backend
-    as wheels, built once per set of versions."""
-    import hashlib
-    import tomllib
-
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    deps = [
-        d for d in project["project"]["dependencies"] if not d.startswith(("mitmproxy", "botocore"))
-    ]
-    key = hashlib.sha256(f"{MITMPROXY} {BOTOCORE} {deps}".encode()).hexdigest()[:12]
-    stamp = WHEELS / f".built-{key}"
-    if not stamp.exists():
-        WHEELS.mkdir(parents=True, exist_ok=True)
-        sh(
-            sys.executable, "-m", "pip", "wheel", *PIP_QUIET, "-w", WHEELS,
-            f"mitmproxy=={MITMPROXY}", f"botocore=={BOTOCORE}", *deps,
-            "setuptools>=77", "wheel", "pipx", "pip",
-        )  # fmt: skip
-        stamp.write_text("ok\n")
-    return WHEELS
-
-
-def make_venv(path: Path, wheels: Path, *packages: str) -> Path:
-    sh(PY, "-m", "venv", path)
-    if packages:
-        sh(path / "bin" / "python", "-m", "pip", "install", *PIP_QUIET, "--no-index",
-           "--find-links", wheels, *packages)  # fmt: skip
-    return path
-
-
-def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "PIP_", "PYTHON", "VIRTUAL_ENV"))
-    }
-    env.update(
-        HOME=str(home),
-        AWS_CONFIG_FILE=str(home / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(home / "aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        **extra,
+def copy_project(dest: Path) -> Path:
+    """What a user's ``pip install <folder>`` sees, without the checkout's build leftovers
+    (egg-info, __pycache__) and without building inside it."""
+    src = dest / "src"
+    src.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(
+        ROOT / "sigv4_inspector",
+        src / "sigv4_inspector",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
-    (home / "aws-credentials").write_text(
-        f"[default]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\n"
-    )
-    return env
+    return src
 
 
-@pytest.fixture(scope="module")
-def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A saved flow: an S3 PUT signed by botocore with an x-amz-checksum-crc32c header
-    (the value computed with awscrt here), answered 200."""
-    from awscrt import checksums
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-    from mitmproxy import http, io
-    from mitmproxy.test import tflow, tutils
-
-    body = b"hello, crc32c\n"
-    crc = base64.b64encode(checksums.crc32c(body).to_bytes(4, "big")).decode()
-    url = "https://bucket.s3.us-east-1.amazonaws.com/k.txt"
-    areq = AWSRequest("PUT", url, data=body, headers={"x-amz-checksum-crc32c": crc})
-    S3SigV4Auth(Credentials(AKID, SECRET), "s3", "us-east-1").add_auth(areq)
-    headers = [(k.encode(), str(v).encode()) for k, v in areq.headers.items()]
-    req = tutils.treq(
-        method=b"PUT",
-        scheme=b"https",
-        host="bucket.s3.us-east-1.amazonaws.com",
-        port=443,
-        authority=b"",
-        path=b"/k.txt",
-        headers=http.Headers([(b"Host", b"bucket.s3.us-east-1.amazonaws.com"), *headers]),
-        content=body,
-    )
-    f = tflow.tflow(req=req, resp=tutils.tresp(status_code=200, content=b""))
-    import time
-
-    now = time.time()  # tflow's timestamps are from 1999: the clock check would fire
-    f.request.timestamp_start = f.request.timestamp_end = now
-    f.response.timestamp_start = f.response.timestamp_end = now
-    path = tmp_path_factory.mktemp("flows") / "crc32c.mitm"
-    with open(path, "wb") as fh:
-        io.FlowWriter(fh).add(f)
-    return path
-
-
-def mitmdump(
-    venv_bin: Path, addon: Path | str, home: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(venv_bin / "mitmdump"), "--set", f"confdir={home / 'mitm'}", "-s", str(addon), *args],
+def constraints(dest: Path) -> Path:
+    """.venv's versions as pip constraints (the editable project packages left out)."""
+    frozen = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--disable-pip-version-check"],
         capture_output=True,
         text=True,
         timeout=120,
-        env=_env(home),
-        cwd=str(home),
-    )
+        check=True,
+    ).stdout
+    keep = [
+        line
+        for line in frozen.splitlines()
+        if line
+        and not line.startswith(("-e", "#"))
+        and " @ " not in line
+        and not line.lower().startswith("sigv4")
+    ]
+    path = dest / "constraints.txt"
+    path.write_text("\n".join(keep) + "\n")
+    return path
 
 
-def _stops_with_one_line(res: subprocess.CompletedProcess[str], command: str) -> None:
-    out = res.stdout + res.stderr
-    assert res.returncode != 0, out
-    assert "Traceback" not in out, out
-    ours = [line for line in out.splitlines() if "botocore" in line]
-    assert len(ours) == 1, out
-    assert "sigv4-inspector needs botocore" in ours[0] and ours[0].rstrip().endswith(command), out
-    assert "AWS_PROFILE" not in out and "UNKNOWN_ACCESS_KEY" not in out
+@dataclass
+class Installed:
+    venv: Path
+    bin: Path
+    work: Path  # a directory outside the checkout to run from
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(args),
+            cwd=self.work,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="module")
-def bare(tmp_path_factory: pytest.TempPathFactory, wheels: Path) -> Path:
-    """A venv with mitmproxy alone."""
-    return make_venv(tmp_path_factory.mktemp("bare") / "venv", wheels, f"mitmproxy=={MITMPROXY}")
-
-
-def test_mitmproxy_alone_names_botocore_then_works_without_rich_and_awscrt(
-    bare: Path, wheels: Path, flows: Path, tmp_path: Path
-) -> None:
-    py = bare / "bin" / "python"
-    res = mitmdump(bare / "bin", ROOT / "addons" / "sigv4.py", tmp_path, "-n")
-    _stops_with_one_line(res, f"{py} -m pip install botocore")
-
-    sh(py, "-m", "pip", "install", *PIP_QUIET, "--no-index", "--find-links", wheels,
-       f"botocore=={BOTOCORE}")  # fmt: skip
-    for absent in ("rich", "awscrt", "sigv4_inspector"):
-        probe = subprocess.run(
-            [str(py), "-c", f"import {absent}"], capture_output=True, cwd=str(tmp_path)
-        )
-        assert probe.returncode != 0, f"{absent} should not be installed in the bare venv"
-    report = tmp_path / "report.jsonl"
-    res = mitmdump(bare / "bin", ROOT / "addons" / "sigv4.py", tmp_path, "-nr", str(flows),
-                   "--set", f"sigv4_report={report}")  # fmt: skip
-    out = res.stdout + res.stderr
-    assert res.returncode == 0 and "Traceback" not in out, out
-    import json
-
-    rec = json.loads(report.read_text().splitlines()[0])
-    assert rec["verdict"] == "valid", rec
-    unavailable = [f for f in rec["findings"] if f["code"] == "CHECK_UNAVAILABLE"]
-    assert unavailable and "pip install awscrt" in unavailable[0]["fix"], rec["findings"]
-    # the exit summary, as a plain table (no rich here)
-    assert "sigv4 summary: 1 AWS flow(s): valid 1" in out, out
-    assert "  CHECK_UNAVAILABLE" in out and "PUT https://bucket.s3.us-east-1" in out, out
-    assert "┃" not in out and "│" not in out
-
-
-def test_pip_install_of_the_clone_works(tmp_path: Path, wheels: Path, flows: Path) -> None:
-    venv = make_venv(tmp_path / "venv", wheels)
-    sh(venv / "bin" / "python", "-m", "pip", "install", *PIP_QUIET, "--no-index",
-       "--find-links", wheels, f"mitmproxy=={MITMPROXY}", ROOT)  # fmt: skip
-    script = sh(venv / "bin" / "sigv4-inspector", "addon-path").strip()
-    assert script.startswith(str(venv)) and script.endswith("entry.py"), script
-    report = tmp_path / "report.jsonl"
-    res = mitmdump(venv / "bin", script, tmp_path, "-nr", str(flows), "--set",
-                   f"sigv4_report={report}")  # fmt: skip
-    out = res.stdout + res.stderr
-    assert res.returncode == 0 and "Traceback" not in out, out
-    import json
-
-    rec = json.loads(report.read_text().splitlines()[0])
-    assert rec["verdict"] == "valid" and rec["findings"] == [], rec  # CRC32C checked
-    assert "sigv4 summary: 1 AWS flow(s): valid 1" in out
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    tmp = tmp_path_factory.mktemp("install")
+    src = copy_project(tmp)
+    dist = tmp / "dist"
+    pip(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--wheel-dir",
+            str(dist),
+            str(src),
+        ],
+        what="building the wheel",
+        cwd=tmp,
+    )
+    (wheel,) = dist.glob("sigv4_inspector-*.whl")
+    venv = tmp / "venv"
+    subprocess.run([str(base_python()), "-m", "venv", str(venv)], check=True, timeout=300)
+    pip(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--retries",
+            "2",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "-c",
+            str(constraints(tmp)),
+            str(wheel),
+        ],
+        what="installing the wheel into a fresh venv",
+        cwd=tmp,
+    )
+    work = tmp / "work"
+    work.mkdir()
+    env = clean_aws_env(work)
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return Installed(venv, venv / "bin", work, env)
 
 
 @pytest.fixture
-def pipx(tmp_path: Path, wheels: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    venv = make_venv(tmp_path / "pipx-venv", wheels, "pipx")
-    env = _env(
-        tmp_path,
-        PIPX_HOME=str(tmp_path / "pipx"),
-        PIPX_BIN_DIR=str(tmp_path / "bin"),
-        PIPX_MAN_DIR=str(tmp_path / "man"),
-        PIPX_DEFAULT_PYTHON=str(PY),
-        PIP_NO_INDEX="1",
-        PIP_FIND_LINKS=str(wheels),
+def endpoint(tmp_path: Path) -> Iterator[fakeaws.FakeAWS]:
+    server = fakeaws.start_fakeaws(tmp_path / "fakeaws-certs", credentials={AKID: SECRET})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_wheel_installs_the_package_and_its_command(installed: Installed) -> None:
+    out = installed.run(
+        str(installed.bin / "python"), "-c", "import sigv4_inspector as s; print(s.__file__)"
     )
-    yield venv / "bin" / "pipx", env
+    assert out.returncode == 0, out.stderr
+    module = Path(out.stdout.strip())
+    assert module.is_relative_to(installed.venv), module  # from the wheel, not the checkout
+    assert not module.is_relative_to(ROOT)
+    out = installed.run(str(installed.bin / "sigv4-inspector"), "--help")
+    assert out.returncode == 0 and "addon-path" in out.stdout, out.stdout + out.stderr
 
 
-def test_pipx_inject(pipx: tuple[Path, dict[str, str]], tmp_path: Path, flows: Path) -> None:
-    exe, env = pipx
-    sh(exe, "install", f"mitmproxy=={MITMPROXY}", env=env)
-    bindir = tmp_path / "bin"
-    res = mitmdump(bindir, ROOT / "addons" / "sigv4.py", tmp_path, "-n")
-    _stops_with_one_line(res, "pipx inject mitmproxy botocore")
-    sh(exe, "inject", "mitmproxy", ROOT, env=env)
-    report = tmp_path / "report.jsonl"
-    res = mitmdump(bindir, ROOT / "addons" / "sigv4.py", tmp_path, "-nr", str(flows),
-                   "--set", f"sigv4_report={report}")  # fmt: skip
-    out = res.stdout + res.stderr
-    assert res.returncode == 0 and "Traceback" not in out, out
-    assert '"verdict": "valid"' in report.read_text()
+def test_mitmdump_with_the_installed_addon_records_a_signed_request(
+    installed: Installed, endpoint: fakeaws.FakeAWS, tmp_path: Path
+) -> None:
+    out = installed.run(str(installed.bin / "sigv4-inspector"), "addon-path")
+    assert out.returncode == 0, out.stderr
+    script = Path(out.stdout.strip())
+    assert script.is_file() and script.is_relative_to(installed.venv), script
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "aws-credentials").write_text(
+        f"[default]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\n"
+    )
+    env = {**clean_aws_env(home), "PATH": installed.env["PATH"]}
+    env.pop("PYTHONPATH", None)
+    proxy = start_mitmdump(home, env=env, mitmdump=str(installed.bin / "mitmdump"), script=script)
+    try:
+        client = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            aws_access_key_id=AKID,
+            aws_secret_access_key=SECRET,
+            endpoint_url=f"https://127.0.0.1:{endpoint.https_port}",
+            verify=proxy.ca,
+            config=botocore.config.Config(
+                proxies={"https": proxy.url}, retries={"max_attempts": 1}
+            ),
+        )
+        client.list_tables()
+        records = proxy.wait_records(1)
+    finally:
+        log = proxy.stop()
+    assert len(records) == 1, log[-3000:]
+    (rec,) = records
+    assert rec["verdict"] == "valid", rec
+    assert rec["credential_source"] == "profile:default", rec
+    assert rec["auth"]["scope"]["service"] == "dynamodb"
+    assert SECRET not in log
+    # the bug-report export of the same install, over the flows mitmdump saved
+    assert proxy.flows_path is not None and proxy.flows_path.is_file()
+    bundle = tmp_path / "bundle"
+    out = installed.run(
+        str(installed.bin / "sigv4-inspector"), "bundle", str(proxy.flows_path), "-o", str(bundle)
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    files = [p for p in bundle.rglob("*") if p.is_file()]
+    assert files, out.stdout
+    assert not any(SECRET in p.read_text(errors="replace") for p in files)

@@ -8,15 +8,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from proxyharness import clean_aws_env, start_mitmdump
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import fakeaws  # noqa: E402
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.proxyharness import clean_aws_env, start_mitmdump
 
 JS = Path(__file__).resolve().parent / "js"
 K1 = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")

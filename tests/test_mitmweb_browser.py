@@ -43,10 +43,9 @@ import botocore.config
 import pytest
 import requests
 
-from proxyharness import ROOT, clean_aws_env
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import fakeaws  # noqa: E402
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.proxyharness import clean_aws_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

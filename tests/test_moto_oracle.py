@@ -51,15 +51,10 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from proxyharness import Proxy, clean_aws_env, start_mitmdump
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, start_mitmdump
 
 pytest.importorskip("moto.server", reason="moto[server] is not installed")
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import fakeaws  # noqa: E402
 
 MOTO_SERVER = str(Path(sys.executable).parent / "moto_server")
 BUCKET = "oracle-bucket"
@@ -174,8 +169,9 @@ def client(w: dict[str, Any], service: str, secret: str | None = None) -> Any:
 
 
 def new_records(w: dict[str, Any], before: int, n: int) -> list[dict[str, Any]]:
-    recs = w["proxy"].wait_records(before + n)
-    assert len(recs) >= before + n, w["proxy"].output()[-3000:]
+    proxy: Proxy = w["proxy"]
+    recs = proxy.wait_records(before + n)
+    assert len(recs) >= before + n, proxy.output()[-3000:]
     return recs[before:]
 
 

@@ -850,10 +850,8 @@ def test_a_live_failure_is_found_in_the_local_evaluation() -> None:
     for text in ev.expected_messages():
         echo = parse_policy_error(text)
         assert echo is not None and find_condition(ev, echo) is r
-    assert (
-        find_condition(ev, parse_policy_error("Invalid according to Policy: Policy expired."))
-        is None
-    )  # type: ignore[arg-type]
+    expired = parse_policy_error("Invalid according to Policy: Policy expired.")
+    assert expired is not None and find_condition(ev, expired) is None
     size = evaluate(
         upload_of(sigv4_form(BASE + [["content-length-range", "test", "10"]], BASE_FIELDS)),
         "examplebucket",
@@ -999,8 +997,9 @@ def browser_body(
     req = requests.Request(
         "POST", url, data=fields, files={"file": (filename, content, "image/jpeg")}
     ).prepare()
-    assert isinstance(req.body, bytes)
-    return req.headers["Content-Type"], req.body
+    content_type = req.headers["Content-Type"]
+    assert isinstance(req.body, bytes) and isinstance(content_type, str)
+    return content_type, req.body
 
 
 def streamed_upload(content_type: str, raw: bytes, seed: int) -> PostUpload:

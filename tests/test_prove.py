@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import requests
 
-from proxyharness import ROOT, start_mitmdump
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.proxyharness import start_mitmdump
 
 TRIGGER = ROOT / "tests" / "prove_trigger.py"
 
@@ -43,7 +44,10 @@ def _load_demo() -> ModuleType:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     mod = _load_demo()
     out = tmp_path_factory.mktemp("prove")
-    mod.start_mitmdump = lambda tmp, *a, **kw: start_mitmdump(tmp, *a, "-s", str(TRIGGER), **kw)
+    # the demo's proxies load the trigger script too
+    vars(mod)["start_mitmdump"] = lambda tmp, *a, **kw: start_mitmdump(
+        tmp, *a, "-s", str(TRIGGER), **kw
+    )
     d = mod.Demo(out)
     d.start()
     try:
@@ -162,7 +166,7 @@ def test_replays_are_marked_and_keep_only_a_fingerprint(demo: tuple[Any, Any]) -
     saved flows (-w) hold the fingerprint of the signature computed, never the signature.
     (The originals were saved when they ended; the outcome they get later,
     ``metadata["sigv4_proof"]``, is in the UIs and in flows saved afterwards.)"""
-    from mitmproxy import io
+    from mitmproxy import http, io
 
     mod, d = demo
     run(mod, d, "sigv2")
@@ -171,7 +175,7 @@ def test_replays_are_marked_and_keep_only_a_fingerprint(demo: tuple[Any, Any]) -
     p.stop()
     with open(p.flows_path, "rb") as fh:
         flows = list(io.FlowReader(fh).stream())
-    replays = [f for f in flows if f.metadata.get("sigv4_prove")]
+    replays = [f for f in flows if isinstance(f, http.HTTPFlow) and f.metadata.get("sigv4_prove")]
     assert len(replays) >= 5
     for f in replays:
         meta = f.metadata["sigv4_prove"]

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realsigners import Captured, all_captures
 from sigv4_inspector.core.model import Credential, DictKeyring, Verification, WireRequest
 from sigv4_inspector.core.verify import verify
+from sigv4_testsupport.realsigners import Captured, all_captures
 
 CAPTURES: tuple[Captured, ...] = all_captures()
 AMZ_DATE = "%Y%m%dT%H%M%SZ"

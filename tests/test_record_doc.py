@@ -4,29 +4,31 @@ real records carry no key it does not list."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
-from test_explain import run
-
-from signing import capture
 from sigv4_inspector.core.codes import Code
-from sigv4_inspector.core.model import WireRequest
-from sigv4_inspector.core.rules import ProxyChange
-from sigv4_inspector.recorddoc import KEY_DOCS, evidence_by_code, render
+from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+from sigv4_inspector.core.rules import ProxyChange, parse_amz_date
+from sigv4_inspector.recorddoc import KEY_DOCS, evidence_by_code, render, undocumented
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.signing import AKID, SECRET, capture
 
-ROOT = Path(__file__).resolve().parent.parent
+KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
-def undocumented_keys(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(code, key) pairs of these records' evidence that docs/record.md does not list."""
-    table = evidence_by_code()
-    out = []
-    for rec in records:
-        for f in rec.get("findings") or []:
-            allowed = table.get(f["code"], (set(), set()))[1]
-            out += [(f["code"], k) for k in f["evidence"] if k not in allowed and k != "_truncated"]
-    return sorted(set(out))
+def run(req: WireRequest, **kw: Any) -> Any:
+    now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
+    return inspect_request(
+        req,
+        KEYRING,
+        flow_id="t",
+        url="https://" + req.host + req.target,
+        seen_at=now,
+        now=now,
+        **kw,
+    )
 
 
 def test_docs_record_md_is_generated_from_the_rules() -> None:
@@ -55,4 +57,4 @@ def test_records_carry_only_documented_keys() -> None:
     reqs.append((capture("s3", lambda c: c.list_buckets(), region="eu-west-1"), {}))
     records = [run(r, **kw).record for r, kw in reqs]
     assert sum(len(r["findings"]) for r in records) >= 4
-    assert undocumented_keys(records) == []
+    assert undocumented(records) == []

@@ -4,19 +4,20 @@ it exists for and stays quiet on the healthy baseline."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
 
-from signing import AKID, SECRET, capture, presigned
-from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.inspect import Inspection, inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import parse_amz_date
+from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
-def run(req: WireRequest, now: datetime | None = None, **kw):  # type: ignore[no-untyped-def]
+def run(req: WireRequest, now: datetime | None = None, **kw: Any) -> Inspection:
     signed_at = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
     now = now or signed_at
     return inspect_request(
@@ -30,7 +31,7 @@ def run(req: WireRequest, now: datetime | None = None, **kw):  # type: ignore[no
     )
 
 
-def codes(insp) -> set[str]:  # type: ignore[no-untyped-def]
+def codes(insp: Inspection) -> set[str]:
     return {f.code for f in insp.findings}
 
 
@@ -98,7 +99,7 @@ def test_hop_by_hop_signed_transfer_encoding() -> None:
     finally:
         botocore.auth.SIGNED_HEADERS_BLACKLIST[:] = saved
     p = r.prepare()
-    from signing import to_wire
+    from sigv4_testsupport.signing import to_wire
 
     insp = run(to_wire(p.method, p.url, p.headers, p.body))
     assert "transfer-encoding" in insp.verification.auth.signed_headers

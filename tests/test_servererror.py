@@ -33,8 +33,8 @@ def _hex(text: str) -> str:
     return " ".join(f"{b:02x}" for b in text.encode("utf-8", "surrogateescape"))
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int, minute: int, second: int) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def parse(

@@ -19,7 +19,7 @@ when what the signer signs differs from AWS's form, else ``valid``.
 
 Two tests per case: ``test_traffic`` checks the harness and the evidence, independently of
 the project's core: the driver ran the case, exactly one request reached the proxy for it,
-and the reading under which its signature verifies (tests/signedform.py) agrees with the
+and the reading under which its signature verifies (sigv4_testsupport.signedform) agrees with the
 expectation. ``test_record`` checks the addon's record: verdict and finding codes.
 
 Set ``MX_EVIDENCE=FILE`` to have the module write, per case, the signer's version, the
@@ -43,11 +43,9 @@ from typing import Any
 
 import pytest
 
-from proxyharness import clean_aws_env, start_mitmdump
-from signedform import SignedForm, find_signed_form
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import fakeaws  # noqa: E402
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.proxyharness import clean_aws_env, start_mitmdump
+from sigv4_testsupport.signedform import SignedForm, find_signed_form
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = ROOT / "tests" / "clients"
@@ -746,13 +744,13 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
             if req is None:
                 continue
             headers = list(req.headers.items(multi=True))
-            cid = _case_of(headers)
-            if cid not in outcomes:
+            case_id = _case_of(headers)
+            if case_id is None or case_id not in outcomes:
                 continue
             if "host" not in req.headers:
                 headers.append(("host", req.host_header or ""))
             body = req.raw_content or b""
-            outcomes[cid].flows.append(
+            outcomes[case_id].flows.append(
                 {
                     "id": flow.id,
                     "http_version": req.http_version,
@@ -761,9 +759,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
                     "body_sha256": hashlib.sha256(body).hexdigest(),
                 }
             )
-            outcomes[cid].form = find_signed_form(req.method, req.path, headers, body, K1[1])
+            outcomes[case_id].form = find_signed_form(req.method, req.path, headers, body, K1[1])
             if flow.id in records:
-                outcomes[cid].records.append(unmatched.pop(flow.id))
+                outcomes[case_id].records.append(unmatched.pop(flow.id))
     m = Matrix(skipped, failed, versions, outcomes, list(unmatched.values()))
     if os.environ.get("MX_EVIDENCE"):
         _write_evidence(Path(os.environ["MX_EVIDENCE"]), m)

@@ -21,7 +21,6 @@ import re
 import signal
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +31,11 @@ import boto3
 import botocore.config
 import pytest
 
-from proxyharness import ROOT, Proxy, clean_aws_env, start_mitmdump
-from signing import capture
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import fakeaws  # noqa: E402
-from bench_upload import ChunkedUpload  # noqa: E402
+from sigv4_testsupport import fakeaws
+from sigv4_testsupport.chunkedupload import ChunkedUpload
+from sigv4_testsupport.paths import ROOT
+from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, start_mitmdump
+from sigv4_testsupport.signing import capture
 
 K1 = (fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY)
 BREAK = ROOT / "tests" / "data" / "break_sigv4.py"

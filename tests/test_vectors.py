@@ -5,13 +5,22 @@ including aws-chunked uploads with chunk and trailer signatures."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from sigv4_inspector.core import keys
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.verify import verify
-from vectors import CrtCase, botocore_cases, crt_cases, parse_http, s3_examples
+from sigv4_testsupport.vectors import (
+    S3,
+    S3_KEYRING,
+    CrtCase,
+    botocore_cases,
+    crt_cases,
+    parse_http,
+    s3_request,
+)
 
 AKID, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="test")])
@@ -99,7 +108,7 @@ BOTO = botocore_cases()
 
 
 @pytest.mark.parametrize("name,stem", BOTO, ids=[b[0] for b in BOTO])
-def test_botocore_suite(name: str, stem) -> None:  # type: ignore[no-untyped-def]
+def test_botocore_suite(name: str, stem: Path) -> None:
     sreq = stem.with_suffix(".sreq").read_bytes()
     req = parse_http(sreq)
     v = verify(req, KEYRING)
@@ -116,47 +125,9 @@ def test_botocore_suite(name: str, stem) -> None:  # type: ignore[no-untyped-def
     assert req.header("authorization").strip() == authz  # type: ignore[union-attr]
 
 
-S3 = s3_examples()
-S3_KEYRING = DictKeyring(
-    [Credential(S3["credentials"]["access_key_id"], S3["credentials"]["secret_access_key"])]
-)
-
-
-def _s3_request(ex: dict, body_override: bytes | None = None) -> WireRequest:  # type: ignore[type-arg]
-    exp = ex["expected"]
-    headers = [tuple(h) for h in ex["headers"]]
-    if ex["signature_type"] == "query":
-        url = exp["presigned_url"]
-        target = url.split(ex["host"], 1)[1]
-        return WireRequest.build(ex["method"], target, headers, b"")
-    signed = ";".join(sorted(h[0].lower() for h in headers))
-    auth = exp.get("authorization") or (
-        f"AWS4-HMAC-SHA256 Credential={S3['credentials']['access_key_id']}/{S3['credential_scope']},"
-        f" SignedHeaders={signed}, Signature={exp['signature']}"
-    )
-    headers.append(("Authorization", auth))
-    target = ex["raw_path"] + ("?" + ex["raw_query"] if ex.get("raw_query") else "")
-    body = ex["body"]
-    if body_override is not None:
-        data = body_override
-    elif "chunks" in body:
-        data = b""
-        for ch in body["chunks"]:
-            data += f"{ch['size_hex']};chunk-signature={ch['signature']}\r\n".encode()
-            data += b"a" * ch["size"]
-            data += b"\r\n" if ch["size"] else b""
-        if "trailer" in body:
-            data += body["trailer"]["canonical_trailers"].replace("\n", "\r\n").encode()
-            data += f"x-amz-trailer-signature:{body['trailer']['signature']}\r\n".encode()
-        data += b"\r\n"
-    else:
-        data = body.get("text", "").encode()
-    return WireRequest.build(ex["method"], target, headers, data)
-
-
 @pytest.mark.parametrize("ex", S3["examples"], ids=[e["id"] for e in S3["examples"]])
 def test_s3_examples(ex: dict) -> None:  # type: ignore[type-arg]
-    req = _s3_request(ex)
+    req = s3_request(ex)
     v = verify(req, S3_KEYRING)
     assert v.canonical_request == ex["expected"]["canonical_request"]
     assert v.string_to_sign == ex["expected"]["string_to_sign"]
@@ -172,12 +143,12 @@ def test_s3_examples(ex: dict) -> None:  # type: ignore[type-arg]
 
 def test_s3_chunked_broken_chunk_is_named() -> None:
     ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked")
-    good = _s3_request(ex)
+    good = s3_request(ex)
     assert good.body is not None
     # flip one data byte inside the second chunk (offset past the first chunk)
     pos = good.body.index(b"400;chunk-signature=") + 100
     bad_body = good.body[:pos] + b"b" + good.body[pos + 1 :]
-    v = verify(_s3_request(ex, bad_body), S3_KEYRING)
+    v = verify(s3_request(ex, bad_body), S3_KEYRING)
     assert v.verdict == "invalid"
     assert v.reason == "chunk_signature_mismatch" and v.detail["chunk"] == 1
     assert v.chunks_verified == 1
@@ -185,10 +156,10 @@ def test_s3_chunked_broken_chunk_is_named() -> None:
 
 def test_s3_trailer_checksum_and_signature_failures() -> None:
     ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
-    good = _s3_request(ex)
+    good = s3_request(ex)
     assert good.body is not None
     bad = good.body.replace(b"sOO8/Q==", b"AAAAAA==")
-    v = verify(_s3_request(ex, bad), S3_KEYRING)
+    v = verify(s3_request(ex, bad), S3_KEYRING)
     assert v.verdict == "invalid" and v.detail["chunk"] == "trailer"
     assert v.checksums[0].ok is False and v.checksums[0].actual == "sOO8/Q=="
 
@@ -225,7 +196,7 @@ def test_s3_chunked_streaming_any_slicing() -> None:
     from sigv4_inspector.core.verify import VerifySession
 
     ex = next(e for e in S3["examples"] if e["id"] == "s3-put-object-chunked-with-trailer")
-    req = _s3_request(ex)
+    req = s3_request(ex)
     assert req.body is not None
     for step in (1, 7, 4096, 65537):
         s = VerifySession(req, S3_KEYRING)

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from signing import AKID, SECRET, capture, presigned, to_wire
 from sigv4_inspector.core.codes import Code
-from sigv4_inspector.core.inspect import inspect_request
+from sigv4_inspector.core.inspect import Inspection, inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
 from sigv4_inspector.core.rank import MAX_FINDINGS, finalize
 from sigv4_inspector.core.report import MAX_COMMENT
 from sigv4_inspector.core.rules import ProxyChange, Response, parse_amz_date
 from sigv4_inspector.core.servererror import parse_error_response
+from sigv4_testsupport.signing import AKID, SECRET, capture, presigned, to_wire
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
-def run(req: WireRequest, **kw):  # type: ignore[no-untyped-def]
+def run(req: WireRequest, **kw: Any) -> Inspection:
     now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
     return inspect_request(
         req,
@@ -35,7 +36,7 @@ def run(req: WireRequest, **kw):  # type: ignore[no-untyped-def]
     )
 
 
-def codes(insp) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(insp: Inspection) -> list[str]:
     return [f.code for f in insp.findings]
 
 
@@ -149,7 +150,9 @@ def test_s3_without_content_sha256() -> None:
     assert Code.S3_CONTENT_SHA256_MISSING not in codes(run(req))
 
 
-def _response(status: int, body: bytes = b"", headers: list[tuple[str, str]] | None = None):  # type: ignore[no-untyped-def]
+def _response(
+    status: int, body: bytes = b"", headers: list[tuple[str, str]] | None = None
+) -> Response:
     hdrs = headers or []
     se = parse_error_response(status, hdrs, body) if body else None
     return Response(status=status, headers=hdrs, server_error=se, has_body=bool(body))

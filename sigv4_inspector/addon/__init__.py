@@ -55,5 +55,5 @@ def make_addons(state: State | None = None) -> list[Any]:
         Prove(state),  # after the inspector: a proof's replay is annotated last
         Commands(state, inspector),
         report,  # last: at exit it closes the report after the last records are written
-        View(),
+        View(state),
     ]

@@ -65,27 +65,31 @@ class Commands:
 
     def done(self) -> None:
         if sum(self.state.counts.values()):
-            log.info("%s", summary_text(self.state, self.inspector.colored()))
+            log.info(
+                "%s", self.state.scrubber.text(summary_text(self.state, self.inspector.colored()))
+            )
 
     @command.command("sigv4.summary")
     def summary(self) -> None:
         "Print the verdict counts and the flows behind each finding code."
-        log.info("%s", summary_text(self.state, self.inspector.colored()))
+        log.info("%s", self.state.scrubber.text(summary_text(self.state, self.inspector.colored())))
 
     @command.command("sigv4.explain")
     def explain(self, flows: Sequence[flow.Flow]) -> None:
         "Print the full SigV4 breakdown (auth, canonical request, string to sign, findings) of flows."
         for fl in flows:
             rec = fl.metadata.get(META_KEY)
-            log.info("%s", explain_record(rec) if rec else f"{fl.id}: no AWS signature record")
+            text = explain_record(rec) if rec else f"{fl.id}: no AWS signature record"
+            log.info("%s", self.state.scrubber.text(text))
 
     @command.command("sigv4.export")
     def export(self, flows: Sequence[flow.Flow], path: types.Path) -> None:
         "Write the SigV4 records of flows to a file as JSON lines."
         from sigv4_inspector.runtime.reportfile import write_private
 
+        scrub = self.state.scrubber.text  # records of older saved flows pass it too
         lines = [
-            json.dumps(fl.metadata[META_KEY], ensure_ascii=True) + "\n"
+            scrub(json.dumps(fl.metadata[META_KEY], ensure_ascii=True)) + "\n"
             for fl in flows
             if fl.metadata.get(META_KEY)
         ]

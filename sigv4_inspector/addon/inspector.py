@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections import deque
@@ -252,18 +253,23 @@ class Inspector:
         return True
 
     def annotate(self, f: http.HTTPFlow, insp: Inspection) -> None:
-        rec = insp.record
+        """Write the diagnosis onto the flow, the report and the terminal; every byte passes
+        the scrubber first (redaction at the sink: a new code path cannot leak)."""
+        scrub = self.state.scrubber.text
+        line = scrub(insp.line)
+        rec = insp.record if line == insp.line else json.loads(line)
         f.metadata[META_KEY] = rec
-        f.comment = insp.comment
+        f.comment = scrub(insp.comment)
         f.marked = insp.marker
         st = self.state
         st.counts[insp.verdict] += 1
         ref = FlowRef(f.id, rec["method"], rec["url"], (rec.get("response") or {}).get("status"))
         for code in dict.fromkeys(insp.codes):
             st.remember(code, ref)
-        self.report.write(insp.line)
+        self.report.write(line)
         if not st.settings.quiet:
-            self.lines.add(*self.line(rec, insp.marker))
+            level, text = self.line(rec, insp.marker)
+            self.lines.add(level, scrub(text))
 
     def line(self, rec: dict[str, Any], marker: str) -> tuple[int, str]:
         """One line per AWS flow (colored when the terminal takes it): the headline's code

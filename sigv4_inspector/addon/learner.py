@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from urllib.parse import unquote_to_bytes
 
 from mitmproxy import http
 
@@ -15,6 +16,15 @@ from sigv4_inspector.core.learn import learn_from_response
 
 log = logging.getLogger("sigv4")
 
+_TOKEN_HEADERS = frozenset(
+    {b"x-aws-ec2-metadata-token", b"x-amz-sso_bearer_token", b"x-amz-sso-bearer-token"}
+)
+
+
+def _container(host: str) -> bool:
+    """The ECS and EKS Pod Identity credential endpoints."""
+    return host in ("169.254.170.2", "169.254.170.23", "fd00:ec2::23", "[fd00:ec2::23]")
+
 
 class Learner:
     name = "sigv4_learner"
@@ -22,8 +32,26 @@ class Learner:
     def __init__(self, state: State) -> None:
         self.state = state
 
+    def request(self, f: http.HTTPFlow) -> None:
+        """Tokens that are no AWS credential but must never be printed: the IMDSv2 token,
+        a container-credentials or SSO bearer token, a web identity token. They go to the
+        scrubber (report.md: "Never in a record ...")."""
+        req = f.request
+        for k, v in req.headers.fields:
+            lk = k.lower()
+            if lk in _TOKEN_HEADERS or (lk == b"authorization" and _container(req.host)):
+                self.state.add_seen_secret(v.decode("utf-8", "surrogateescape").strip())
+        body = req.raw_content
+        if body and b"WebIdentityToken=" in body:
+            for part in body.split(b"&"):
+                if part.startswith(b"WebIdentityToken="):
+                    value = unquote_to_bytes(part[len(b"WebIdentityToken=") :].replace(b"+", b" "))
+                    self.state.add_seen_secret(value.decode("utf-8", "surrogateescape"))
+
     def response(self, f: http.HTTPFlow) -> None:
         resp = f.response
+        if resp is not None and f.request.path == "/latest/api/token" and resp.raw_content:
+            self.state.add_seen_secret(resp.raw_content[:4096].decode("utf-8", "replace").strip())
         if not self.state.settings.learn or resp is None:
             return
         try:

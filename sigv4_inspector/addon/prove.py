@@ -66,7 +66,9 @@ def _hide_signature(f: http.HTTPFlow) -> None:
 
 
 class Prove:
-    """The ``sigv4.prove`` command and the hooks that finish a proof when its replay ends."""
+    """The ``sigv4.prove`` command and the hooks that finish a proof when its replay ends.
+    Every line, comment and outcome it writes passes the addon's scrubber (redaction at the
+    sink)."""
 
     name = "sigv4_prove"
 
@@ -89,7 +91,7 @@ class Prove:
         where = f"{f.request.method} {(rec or {}).get('url') or f.request.pretty_url}"
         if not rec:
             self._outcome(f, {"result": "no record", "reason": "not an AWS-signed flow"})
-            log.warning("sigv4.prove: %s has no AWS signature record", where)
+            self._log(logging.WARNING, "sigv4.prove: %s has no AWS signature record", where)
             return None
         plan = plan_proof(
             rec,
@@ -100,7 +102,8 @@ class Prove:
         )
         if not plan.provable or plan.request is None:
             self._outcome(f, {"result": "not provable", **plan.as_dict()})
-            log.warning(
+            self._log(
+                logging.WARNING,
                 "sigv4.prove: %s: %s cannot be proven by a change: %s",
                 where,
                 plan.code or "nothing",
@@ -109,7 +112,8 @@ class Prove:
             return None
         if f.request.method.upper() not in SAFE_METHODS and confirm.strip().lower() != "yes":
             self._outcome(f, {"result": "needs confirmation", **plan.as_dict()})
-            log.warning(
+            self._log(
+                logging.WARNING,
                 "sigv4.prove: %s is a %s: replaying it may change data on the server; "
                 "confirm with  sigv4.prove @focus yes",
                 where,
@@ -142,7 +146,8 @@ class Prove:
         view = ctx.master.addons.get("view")
         if view is not None:
             view.add([copy])
-        log.info(
+        self._log(
+            logging.INFO,
             "sigv4.prove: %s: replaying with only the change %s names: %s",
             where,
             plan.code,
@@ -190,13 +195,13 @@ class Prove:
             if ok
             else f"the changed request still fails: {meta.get('code')} was not the whole story"
         )
-        f.comment = (
+        f.comment = self.state.scrubber.text(
             f"sigv4.prove {result.upper()} ({meta.get('code')}): {status}, original "
             f"{meta.get('original_status')} | {'; '.join(meta.get('changes') or [])}"
         )[:400]
         f.marked = ":white_check_mark:" if ok else ":x:"
         width = max(len(str(meta.get("original_status"))), 8)
-        log.log(
+        self._log(
             logging.INFO if ok else logging.WARNING,
             "sigv4.prove %s\n  %-*s | %s\n  %-*s | %s\n  change: %s%s",
             f"{original.request.method} {(original.metadata.get(META_KEY) or {}).get('url', '')}",
@@ -211,8 +216,13 @@ class Prove:
         )
         self._update([f, original])
 
+    def _log(self, level: int, fmt: str, *args: Any) -> None:
+        log.log(level, "%s", self.state.scrubber.text(fmt % args))
+
     def _outcome(self, f: http.HTTPFlow, outcome: dict[str, Any]) -> None:
-        f.metadata[PROOF_KEY] = outcome
+        import json
+
+        f.metadata[PROOF_KEY] = json.loads(self.state.scrubber.text(json.dumps(outcome)))
         self._update([f])
 
     @staticmethod

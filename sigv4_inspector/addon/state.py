@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints
 from sigv4_inspector.core.inspect import FlowInspector
+from sigv4_inspector.core.redact import Scrubber
 from sigv4_inspector.runtime.credentials import CredentialLoader, CredentialStore
 
 if TYPE_CHECKING:
@@ -63,7 +64,10 @@ class State:
     has_view: bool = False  # mitmweb or the console: they show the log themselves
     credentials_ready: bool = False
     credentials_problem: str | None = None  # why the user's credentials are not there
+    seen_secrets: list[str] = field(default_factory=list)  # tokens seen in responses (IMDS ...)
     _inspector: FlowInspector | None = None
+    _scrubber: Scrubber | None = None
+    _scrubbed_for: tuple[int, int, int] = (-1, -1, -1)
 
     @property
     def inspector(self) -> FlowInspector:
@@ -71,6 +75,28 @@ class State:
         if i is None or i.keyring is not self.store or i.endpoints is not self.endpoints:
             i = self._inspector = FlowInspector(self.store, self.endpoints)
         return i
+
+    @property
+    def scrubber(self) -> Scrubber:
+        """The one scrubber every output passes: it knows every secret and token in the
+        keyring and every token seen in a response (rebuilt when they change)."""
+        key = (id(self.store), self.store.version, len(self.seen_secrets))
+        if self._scrubber is None or key != self._scrubbed_for:
+            secrets: list[str] = []
+            for c in self.store.all_credentials():
+                secrets.append(c.secret_access_key)
+                if c.session_token:
+                    secrets.append(c.session_token)
+            secrets.extend(self.seen_secrets)
+            self._scrubber, self._scrubbed_for = Scrubber(secrets), key
+        return self._scrubber
+
+    def add_seen_secret(self, value: str) -> None:
+        """A token seen in traffic that is no credential (IMDSv2, container, web identity)."""
+        if value and len(value) > 8 and value not in self.seen_secrets:
+            self.seen_secrets.append(value)
+            if len(self.seen_secrets) > 1000:
+                del self.seen_secrets[:100]
 
     def remember(self, code: str, ref: FlowRef) -> None:
         """Count a finding and keep the flow (bounded) for the summary's list."""

@@ -138,3 +138,160 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
         if s and len(s) >= 8:
             text = text.replace(s, "[redacted]")
     return text
+
+
+# --------------------------------------------------------------------------------------------
+# The scrubber: every byte the addon writes passes it
+# --------------------------------------------------------------------------------------------
+
+#: A leak is any run of more than 8 characters of a secret (report.md), so every 9-character
+#: window of every known secret is indexed.
+GRAM = 9
+MAX_GRAMS = 400_000  # windows indexed (about 450 session tokens); beyond, the shapes below
+# A run of characters secrets are made of, in the forms outputs use: raw, percent-encoded,
+# JSON-escaped ("\/", "\u002b"). Runs shorter than a window cannot leak one.
+_RUN = re.compile(r"[A-Za-z0-9+/=_%\\\-]{9,}")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})|\\/|\\u([0-9a-fA-F]{4})")
+# Token shapes redacted whether or not the token is known: AWS session tokens (v2, v1 and
+# the older AQoD form), JWTs (web identity, EKS Pod Identity and ECS container tokens),
+# S3's <Token-N> echo of a rejected token, WebIdentityToken= in an STS request, and the
+# value of the IMDSv2 and container-credentials token headers.
+_TOKEN_CHARS = r"(?:[A-Za-z0-9+/=_\-]|%[0-9A-Fa-f]{2}|\\/)"
+_AWS_TOKEN = re.compile(
+    r"(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdz|FQoGZXIvYXdz|FQoDYXdz|AQoDYXdz|AQoEXAMPLE)"
+    + _TOKEN_CHARS
+    + r"{4,}"
+)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
+_TOKEN_ECHO = re.compile(r"(<(Token-\d+)>)(.*?)(</\2>)", re.S)
+_WEB_IDENTITY = re.compile(r"(WebIdentityToken=)([^&\s\"'<]+)")
+_TOKEN_HEADER = re.compile(
+    r"((?:x-aws-ec2-metadata-token|x-amz-security-token|x-amz-federation-token"
+    r"|x-amz-sso[_-]bearer[_-]token)\"?\s*[:=,]\s*\"?)([^\s\"',<&\[][^\s\"',<&]{8,})",
+    re.I,
+)
+
+
+_RUN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_%\\-")
+# bytes outside the run alphabet become spaces, so bytes.split() yields the runs at C speed
+_TO_SPACE = bytes(b if b in _RUN_BYTES else 0x20 for b in range(256))
+_AWS_TOKEN_PREFIXES = ("IQoJb3Jp", "FwoGZXIv", "FQoGZXIv", "FQoDYXdz", "AQoDYXdz", "AQoEXAMP")
+# Character classes most runs of an output fall in: hex digests, lower-case words and
+# header or host names, upper-case constants. A run made only of one class cannot hold a
+# secret window unless some window of a secret is made only of that class (rare for
+# base64 secrets: (16/64)**9 for hex), which is known when the secret is added. Exact.
+_CLASSES = (
+    b"0123456789abcdef",
+    b"abcdefghijklmnopqrstuvwxyz-_",
+    b"abcdefghijklmnopqrstuvwxyz0123456789-_",
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+)
+_TOKEN_WORDS = ("oken", "OKEN")
+
+
+def _unescape(run: str) -> str:
+    if "%" not in run and "\\" not in run:
+        return run
+    return _ESCAPE.sub(
+        lambda m: (
+            chr(int(m.group(1), 16))
+            if m.group(1)
+            else (chr(int(m.group(2), 16)) if m.group(2) else "/")
+        ),
+        run,
+    )
+
+
+def _shown(token: str) -> str:
+    return f"[redacted {redact_token(_unescape(token))}]"
+
+
+class Scrubber:
+    """Removes every known secret and every token-shaped value from text.
+
+    Known secrets (secret keys, session tokens, tokens seen in credential responses) are
+    indexed by all their 9-character windows: any run of text that contains one, raw,
+    percent-encoded or JSON-escaped, is replaced whole. Token shapes are removed whether or
+    not they are known. Linear in the text; bounded memory (:data:`MAX_GRAMS`).
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._grams: set[str] = set()
+        self._known: set[str] = set()
+        self._clean: set[bytes] = set()  # runs already checked and clean (words, hosts ...)
+        self._class_grams = [False] * len(_CLASSES)  # some window lies within that class
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        for s in secrets:
+            if not s or len(s) < GRAM or s in self._known:
+                continue
+            if len(self._grams) + len(s) > MAX_GRAMS:
+                return
+            self._known.add(s)
+            grams = {s[i : i + GRAM] for i in range(len(s) - GRAM + 1)}
+            self._grams.update(grams)
+            self._clean.clear()
+            for k, cls in enumerate(_CLASSES):
+                if not self._class_grams[k]:
+                    self._class_grams[k] = any(
+                        not g.encode("utf-8", "surrogateescape").translate(None, cls) for g in grams
+                    )
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def _has_secret(self, run: str) -> bool:
+        text = _unescape(run)
+        return not self._grams.isdisjoint(text[i : i + GRAM] for i in range(len(text) - GRAM + 1))
+
+    def text(self, text: str) -> str:
+        """``text`` with no run of more than 8 characters of a secret or token left."""
+        if not text:
+            return text
+        if any(p in text for p in _AWS_TOKEN_PREFIXES):
+            text = _AWS_TOKEN.sub(lambda m: _shown(m.group(0)), text)
+        if "eyJ" in text:
+            text = _JWT.sub("[redacted JWT]", text)
+        if "<Token-" in text:
+            text = _TOKEN_ECHO.sub(lambda m: m.group(1) + _shown(m.group(3)) + m.group(4), text)
+        if "WebIdentityToken" in text:
+            text = _WEB_IDENTITY.sub(lambda m: m.group(1) + "[redacted]", text)
+        if any(w in text for w in _TOKEN_WORDS):
+            text = _TOKEN_HEADER.sub(lambda m: m.group(1) + _shown(m.group(2)), text)
+        if self._grams and self._dirty(text):
+            hits = [m.span() for m in _RUN.finditer(text) if self._has_secret(m.group(0))]
+            for start, end in reversed(hits):  # rare: rebuild only when something is found
+                text = f"{text[:start]}[redacted {end - start} chars]{text[end:]}"
+        return text
+
+    def _dirty(self, text: str) -> bool:
+        """Whether any run of the text holds a secret window: the runs are cut at C speed,
+        and runs seen clean before (words, host names, header names) are not checked again."""
+        clean = self._clean
+        if len(clean) > 100_000:
+            clean.clear()
+        dirty = False
+        skip = [cls for k, cls in enumerate(_CLASSES) if not self._class_grams[k]]
+        for run in text.encode("utf-8", "surrogateescape").translate(_TO_SPACE).split():
+            if len(run) < GRAM or run in clean:
+                continue
+            if (
+                b"%" not in run
+                and b"\\" not in run
+                and any(not run.translate(None, cls) for cls in skip)
+            ):
+                continue  # a digest, a word, a name: no secret window fits in its class
+            if self._has_secret(run.decode("ascii")):
+                dirty = True
+            else:
+                clean.add(run)
+        return dirty
+
+    def bytes(self, data: bytes) -> bytes:
+        """The same over bytes (bodies), decoded as UTF-8 with surrogate escapes."""
+        if not data:
+            return data
+        text = data.decode("utf-8", "surrogateescape")
+        out = self.text(text)
+        return data if out == text else out.encode("utf-8", "surrogateescape")

@@ -135,7 +135,10 @@ def build_record_line(
             creq = creq.replace(uri_encode(token), shown).replace(token, shown)
     if v.variant:
         auth["matched_variant"] = v.variant
-    return _encode(
+    if len(auth["signed_headers"]) > 200:  # 20,000 signed headers: the record names a few
+        n = len(auth["signed_headers"])
+        auth["signed_headers"] = [*auth["signed_headers"][:200], f"... {n - 200} more"]
+    record, line = _encode(
         {
             "schema": SCHEMA,
             "flow_id": flow_id,
@@ -152,3 +155,61 @@ def build_record_line(
             "response": response,
         }
     )
+    if len(line) > MAX_RECORD_BYTES:
+        record, line = _fit(record)
+    return record, line
+
+
+#: report.md: "A whole record stays under 64 KiB, whatever the request or the echo."
+MAX_RECORD_BYTES = 60 << 10
+
+
+def _cut_text(value: Any, limit: int) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"... [{len(value)} characters]"
+    return value
+
+
+def _shrink(value: Any, limit: int, items: int, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return _cut_text(value, limit)
+    if isinstance(value, dict):
+        keys = list(value)[:items]
+        out = {k: _shrink(value[k], limit, items, depth + 1) for k in keys}
+        if len(value) > items:
+            out["_truncated"] = f"{len(value) - items} more entries"
+        return out if depth < 4 else f"[{len(value)} entries]"
+    if isinstance(value, list):
+        seq = [_shrink(x, limit, items, depth + 1) for x in value[:items]]
+        if len(value) > items:
+            seq.append(f"... {len(value) - items} more")
+        return seq if depth < 4 else f"[{len(value)} entries]"
+    return value
+
+
+def _fit(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Shrink a record that is too big, step by step, until its line fits (lengths kept)."""
+    for limit, items in ((4096, 16), (1024, 8), (256, 4), (64, 2)):
+        rec = dict(record)
+        for key in ("canonical_request", "string_to_sign", "url"):
+            rec[key] = _cut_text(rec[key], limit * 4)
+        rec["auth"] = _shrink(rec["auth"], limit, items * 4)
+        rec["response"] = _shrink(rec["response"], limit, items)
+        rec["findings"] = [
+            {
+                **f,
+                "message": _cut_text(f["message"], max(limit, 300)),
+                "fix": _cut_text(f["fix"], max(limit, 300)),
+                "evidence": _shrink(f["evidence"], limit, items),
+            }
+            for f in rec["findings"]
+        ]
+        if rec["headline"] is not None:
+            rec["headline"] = {k: _cut_text(v, max(limit, 300)) for k, v in rec["headline"].items()}
+        rec, line = _encode(rec)
+        if len(line) <= MAX_RECORD_BYTES:
+            return rec, line
+    rec["findings"] = [
+        {**f, "evidence": {"_cut": "removed to keep the record small"}} for f in rec["findings"]
+    ]
+    return _encode(rec)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from sigv4_inspector.core import awsmodel
@@ -65,6 +66,7 @@ S3_SKEW = timedelta(minutes=15)
 DEFAULT_SKEW = timedelta(minutes=5)
 MAX_PRESIGN = 604800
 S3_SERVICES = ("s3", "s3-object-lambda", "s3express", "s3-outposts")
+MAX_PER_RULE = 20  # findings one rule makes per flow at most (the record holds 50)
 ENCODE_FIX = "percent-encode every byte outside A-Z a-z 0-9 -_.~"
 
 
@@ -110,10 +112,14 @@ class Context:
     limits: list[str] = field(default_factory=list)  # analysis bounds that were hit
     endpoints: Endpoints = DEFAULT  # what host names say (botocore's data, from the runtime)
     credentials_problem: str | None = None  # why the user's credentials are not loaded
+    _echo_diff: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _host: HostInfo | None = field(default=None, repr=False)
 
     @property
     def host(self) -> HostInfo:
-        return self.endpoints.host_info(self.req.host)
+        if self._host is None:
+            self._host = self.endpoints.host_info(self.req.host)
+        return self._host
 
     @property
     def auth(self) -> Any:
@@ -125,12 +131,55 @@ class Context:
 
 
 Rule = Callable[[Context], Iterable[Finding]]
-RULES: list[Rule] = []
+#: Each rule with the facts it can fire on (empty: every flow). :func:`diagnose` runs a rule
+#: only when one of its facts holds, so a healthy flow pays for a third of the rules; the
+#: facts are cheap tests on the inputs, never on other rules' findings.
+RULES: list[tuple[Rule, frozenset[str]]] = []
 
 
-def rule(fn: Rule) -> Rule:
-    RULES.append(fn)
-    return fn
+def rule(*needs: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        RULES.append((fn, frozenset(needs)))
+        return fn
+
+    return register
+
+
+def facts(ctx: Context) -> set[str]:
+    """What this flow offers the rules: the failed check, changes in the proxy, a response,
+    an error answer, the variant search, checksums, contested readings, a presigned URL, a
+    session token or temporary credentials, SigV2, no signature, bounds hit, a HAR file."""
+    v, auth, resp = ctx.v, ctx.v.auth, ctx.response
+    out = set()
+    if v.verdict != "valid" or v.reason:
+        out.add("failed")
+    if ctx.proxy_changes:
+        out.add("changes")
+    if resp is not None:
+        out.add("response")
+        if resp.server_error is not None or resp.status >= 300:
+            out.add("error")
+    if ctx.forensic is not None:
+        out.add("forensic")
+    if v.checksums:
+        out.add("checksums")
+    if v.ambiguity:
+        out.add("ambiguity")
+    if v.body_unchecked:
+        out.add("body_unchecked")
+    if auth.location == "query":
+        out.add("presigned")
+    if auth.session_token or (v.credential is not None and v.credential.expiry is not None):
+        out.add("temporary")
+    if auth.scheme == "sigv2":
+        out.add("sigv2")
+    if auth.scheme == "none":
+        out.add("unsigned")
+    if ctx.limits:
+        out.add("limits")
+    if ctx.input_source == "har":
+        out.add("har")
+    return out
 
 
 def _f(code: Code, severity: str, message: str, fix: str = "", **evidence: Any) -> Finding:
@@ -195,7 +244,14 @@ def _classify(se: Any) -> str:
 
 
 def _echo_diff(ctx: Context) -> list[dict[str, Any]]:
-    """The parts in which the server's echoed canonical request differs from the local one."""
+    """The parts in which the server's echoed canonical request differs from the local one
+    (computed once per flow; several rules read it)."""
+    if ctx._echo_diff is None:
+        ctx._echo_diff = _compute_echo_diff(ctx)
+    return ctx._echo_diff
+
+
+def _compute_echo_diff(ctx: Context) -> list[dict[str, Any]]:
     se = _server_error(ctx)
     server_creq = getattr(se, "canonical_request", None) if se else None
     local = ctx.v.canonical_request
@@ -227,7 +283,7 @@ def _forensic(ctx: Context, kind: str) -> ForensicResult | None:
 # --- the verification's own outcome -------------------------------------------------------
 
 
-@rule
+@rule("failed")
 def malformed_authorization(ctx: Context) -> Iterable[Finding]:
     if ctx.v.reason != "malformed_authorization":
         return
@@ -242,7 +298,7 @@ def malformed_authorization(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule("failed")
 def signed_header_missing(ctx: Context) -> Iterable[Finding]:
     missing = ctx.v.missing_headers
     if not missing or ctx.v.verdict == "valid":
@@ -251,6 +307,19 @@ def signed_header_missing(ctx: Context) -> Iterable[Finding]:
     fz = _forensic(ctx, "header")
     if fz is not None and fz.evidence.get("header") in missing and fz.evidence.get("signed_value"):
         values[fz.evidence["header"]] = fz.evidence["signed_value"]
+    if len(missing) > MAX_PER_RULE:  # thousands of signed headers absent: name a few, count all
+        yield _f(
+            Code.SIGNED_HEADER_MISSING,
+            "error",
+            f"SignedHeaders lists {len(missing)} headers the request does not carry "
+            f"(the first: {', '.join(missing[:5])}).",
+            "Sign only the headers the request sends; a signer that lists every header it saw "
+            "before a hop removed them breaks here.",
+            headers=missing[:MAX_PER_RULE],
+            count=len(missing),
+            where="as-received",
+        )
+        return
     for name in missing:
         value = values.get(name)
         header = _label(name)
@@ -286,7 +355,7 @@ def signed_header_missing(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("changes", "error", "forensic")
 def header_modified(ctx: Context) -> Iterable[Finding]:
     """A signed header changed: inside the proxy (seen directly), after it (the server's
     echo shows another value), or before it (inferred by the variant search)."""
@@ -356,7 +425,7 @@ def _header_changed_after_proxy(ctx: Context, d: dict[str, Any]) -> Finding:
     )
 
 
-@rule
+@rule("changes", "error", "forensic")
 def host_mismatch(ctx: Context) -> Iterable[Finding]:
     for ch in ctx.proxy_changes:
         if ch.part == "host" and ch.signed:
@@ -452,7 +521,7 @@ def _encoding_finding(ctx: Context, code: Code) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule("failed", "changes", "error", "forensic")
 def uri_encoding(ctx: Context) -> Iterable[Finding]:
     yield from _encoding_finding(ctx, Code.URI_ENCODING)
     for ch in ctx.proxy_changes:
@@ -487,7 +556,7 @@ def uri_encoding(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("failed", "changes", "error", "forensic")
 def query_encoding(ctx: Context) -> Iterable[Finding]:
     yield from _encoding_finding(ctx, Code.QUERY_ENCODING)
     for ch in ctx.proxy_changes:
@@ -539,7 +608,7 @@ def query_encoding(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("ambiguity")
 def encoding_ambiguous(ctx: Context) -> Iterable[Finding]:
     for amb in ctx.v.ambiguity:
         where = "query" if amb["part"] == "query" else "path"
@@ -562,7 +631,7 @@ def encoding_ambiguous(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("failed", "changes", "forensic")
 def payload_hash_mismatch(ctx: Context) -> Iterable[Finding]:
     if "payload_hash_mismatch" in _reasons(ctx.v):
         d = ctx.v.detail if ctx.v.reason == "payload_hash_mismatch" else {}
@@ -604,7 +673,7 @@ def payload_hash_mismatch(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("failed")
 def chunk_signature_mismatch(ctx: Context) -> Iterable[Finding]:
     reasons = _reasons(ctx.v)
     if ctx.v.reason == "chunk_signature_mismatch":
@@ -642,7 +711,7 @@ def chunk_signature_mismatch(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("checksums")
 def checksum_mismatch(ctx: Context) -> Iterable[Finding]:
     for ck in ctx.v.checksums:
         if ck.ok is not False:
@@ -663,7 +732,7 @@ def checksum_mismatch(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("failed")
 def signature_mismatch(ctx: Context) -> Iterable[Finding]:
     """The bare mismatch; the final pass drops it when a more specific cause is found."""
     v = ctx.v
@@ -680,7 +749,7 @@ def signature_mismatch(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule("error", "forensic")
 def secret_mismatch(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
     server_creq = getattr(se, "canonical_request", None) if se else None
@@ -711,7 +780,7 @@ def secret_mismatch(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("failed")
 def unknown_access_key(ctx: Context) -> Iterable[Finding]:
     if ctx.v.reason == "unknown_access_key":
         why = f": {ctx.credentials_problem}" if ctx.credentials_problem else ""
@@ -725,7 +794,7 @@ def unknown_access_key(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("failed", "checksums")
 def check_unavailable(ctx: Context) -> Iterable[Finding]:
     v = ctx.v
     for ck in v.checksums:
@@ -752,7 +821,7 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
     yield _f(Code.CHECK_UNAVAILABLE, "warning", msg, fix, check="signature", reason=v.reason)
 
 
-@rule
+@rule("body_unchecked")
 def payload_not_verified(ctx: Context) -> Iterable[Finding]:
     note = ctx.v.body_unchecked
     if note and ctx.v.verdict == "valid":
@@ -765,7 +834,7 @@ def payload_not_verified(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule()
 def unsigned_payload(ctx: Context) -> Iterable[Finding]:
     p = ctx.v.payload_line or ctx.auth.payload or ""
     if p in ("UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"):
@@ -778,7 +847,7 @@ def unsigned_payload(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("unsigned")
 def unsigned_request(ctx: Context) -> Iterable[Finding]:
     if ctx.auth.scheme == "none":
         yield _f(
@@ -789,26 +858,10 @@ def unsigned_request(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
-def analysis_budget_exceeded(ctx: Context) -> Iterable[Finding]:
-    limits = list(ctx.limits)
-    fz = ctx.forensic
-    if fz is not None and fz.truncated and not fz.explained:
-        limits.append(f"the variant search stopped after {fz.tried} variants")
-    if limits:
-        yield _f(
-            Code.ANALYSIS_BUDGET_EXCEEDED,
-            "info",
-            f"The diagnosis stopped at a bound ({'; '.join(limits)}); the verdict stands, the cause may be less specific.",
-            "",
-            limits=limits,
-        )
-
-
 # --- rules on the request alone -----------------------------------------------------------
 
 
-@rule
+@rule("sigv2")
 def sigv2_deprecated(ctx: Context) -> Iterable[Finding]:
     if ctx.auth.scheme != "sigv2":
         return
@@ -836,7 +889,7 @@ def sigv2_deprecated(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule()
 def hop_by_hop_signed(ctx: Context) -> Iterable[Finding]:
     signed = [h for h in ctx.auth.signed_headers if h in HOP_BY_HOP or h.startswith("proxy-")]
     if not signed:
@@ -856,7 +909,7 @@ def hop_by_hop_signed(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule()
 def volatile_header_signed(ctx: Context) -> Iterable[Finding]:
     signed = [h for h in ctx.auth.signed_headers if h in VOLATILE]
     if "range" in ctx.auth.signed_headers and ctx.req.header("via"):
@@ -871,7 +924,7 @@ def volatile_header_signed(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule()
 def unsigned_amz_header(ctx: Context) -> Iterable[Finding]:
     if ctx.service not in ("s3", "s3-object-lambda") or ctx.auth.location != "header":
         return
@@ -892,7 +945,7 @@ def unsigned_amz_header(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule()
 def s3_content_sha256_missing(ctx: Context) -> Iterable[Finding]:
     """S3 requires x-amz-content-sha256 on every request signed with SigV4 in the
     Authorization header (S3 API reference, "Common Request Headers" and "Authenticating
@@ -915,7 +968,7 @@ def s3_content_sha256_missing(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule()
 def security_token_missing(ctx: Context) -> Iterable[Finding]:
     akid = ctx.auth.access_key_id or ""
     if akid.startswith("ASIA") and not ctx.auth.session_token:
@@ -950,7 +1003,7 @@ def _global_token(ctx: Context) -> str | None:
     return None
 
 
-@rule
+@rule("temporary")
 def sts_global_token_sigv4a(ctx: Context) -> Iterable[Finding]:
     basis = _global_token(ctx)
     if basis is None or ctx.auth.scheme != "sigv4a":
@@ -965,7 +1018,7 @@ def sts_global_token_sigv4a(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule("temporary")
 def sts_global_token_opt_in_region(ctx: Context) -> Iterable[Finding]:
     basis = _global_token(ctx)
     region = ctx.auth.scope.region if ctx.auth.scope else None
@@ -1007,7 +1060,7 @@ def _signed_at(ctx: Context) -> datetime:
     return parse_amz_date(ctx.auth.amz_date) or ctx.now
 
 
-@rule
+@rule("temporary")
 def credentials_expired(ctx: Context) -> Iterable[Finding]:
     cred = ctx.v.credential
     if cred is None or cred.expiry is None or cred.expiry > _signed_at(ctx):
@@ -1021,7 +1074,7 @@ def credentials_expired(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule("temporary")
 def presign_outlives_credentials(ctx: Context) -> Iterable[Finding]:
     cred = ctx.v.credential
     exp = ctx.auth.expires
@@ -1051,7 +1104,7 @@ def _presign_times(ctx: Context) -> tuple[datetime, int] | None:
     return start, int(exp)
 
 
-@rule
+@rule("presigned")
 def presign_expires_too_long(ctx: Context) -> Iterable[Finding]:
     exp = ctx.auth.expires
     if ctx.auth.location != "query" or ctx.auth.scheme not in ("sigv4", "sigv4a"):
@@ -1066,7 +1119,7 @@ def presign_expires_too_long(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("presigned")
 def presign_expired(ctx: Context) -> Iterable[Finding]:
     times = _presign_times(ctx)
     if times is None or times[1] > MAX_PRESIGN:
@@ -1085,7 +1138,7 @@ def presign_expired(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("presigned")
 def presign_not_yet_valid(ctx: Context) -> Iterable[Finding]:
     times = _presign_times(ctx)
     if times is None or times[1] > MAX_PRESIGN:
@@ -1139,7 +1192,7 @@ def _signed_too_early(ctx: Context, signed_at: datetime) -> bool:
     return bool(ctx.now - signed_at > DEFAULT_SKEW and ctx.client_clock_ok)
 
 
-@rule
+@rule()
 def signed_too_early(ctx: Context) -> Iterable[Finding]:
     t = _header_signing_time(ctx)
     if t is None or not _signed_too_early(ctx, t[0]):
@@ -1155,7 +1208,7 @@ def signed_too_early(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule()
 def clock_skew(ctx: Context) -> Iterable[Finding]:
     t = _header_signing_time(ctx)
     if t is None or _signed_too_early(ctx, t[0]):
@@ -1185,7 +1238,7 @@ def _scope(ctx: Context) -> Any:
     return auth.scope
 
 
-@rule
+@rule()
 def scope_terminator(ctx: Context) -> Iterable[Finding]:
     sc = _scope(ctx)
     if sc is not None and sc.terminator != "aws4_request":
@@ -1198,7 +1251,7 @@ def scope_terminator(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule()
 def scope_date_mismatch(ctx: Context) -> Iterable[Finding]:
     sc = _scope(ctx)
     amz = ctx.auth.amz_date
@@ -1213,7 +1266,7 @@ def scope_date_mismatch(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule()
 def mrap_requires_sigv4a(ctx: Context) -> Iterable[Finding]:
     if _scope(ctx) is None or ctx.auth.scheme != "sigv4":
         return
@@ -1226,7 +1279,7 @@ def mrap_requires_sigv4a(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule()
 def scope_service_mismatch(ctx: Context) -> Iterable[Finding]:
     sc = _scope(ctx)
     if sc is None:
@@ -1243,7 +1296,7 @@ def scope_service_mismatch(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule()
 def scope_region_mismatch(ctx: Context) -> Iterable[Finding]:
     """The scope's region against the host's (botocore's endpoint data), or against the
     region the server's answer names."""
@@ -1285,7 +1338,7 @@ def scope_region_mismatch(ctx: Context) -> Iterable[Finding]:
 CHECKSUM_HEADERS = ("x-amz-sdk-checksum-algorithm", "x-amz-trailer", "x-amz-checksum-")
 
 
-@rule
+@rule()
 def checksum_defaults_unsupported(ctx: Context) -> Iterable[Finding]:
     """The 2025 SDK integrity defaults sent to a non-AWS S3-compatible store, or named by
     the server's error. Never on a 2xx: the store took them."""
@@ -1331,7 +1384,7 @@ def checksum_defaults_unsupported(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule()
 def transfer_encoding_unsupported(ctx: Context) -> Iterable[Finding]:
     req = ctx.req
     if ctx.service not in ("s3",) or not is_aws_host(req.host):
@@ -1350,7 +1403,7 @@ def transfer_encoding_unsupported(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule
+@rule("har")
 def input_lost_bytes(ctx: Context) -> Iterable[Finding]:
     """A HAR file keeps decoded text and drops Content-Encoding (mitmproxy's HAR import
     reads ``postData.text``): a body or header mismatch may be the file's, not the
@@ -1410,7 +1463,7 @@ SERVER_FIXES = {
 }
 
 
-@rule
+@rule("response")
 def server_rejected(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
     if se is None:
@@ -1447,7 +1500,7 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule("response")
 def permission_denied(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
     resp = ctx.response
@@ -1474,21 +1527,25 @@ def permission_denied(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule
+@rule("error")
 def server_canonical_diff(ctx: Context) -> Iterable[Finding]:
     diff = _echo_diff(ctx)
     if not diff:
         return
+    shown = [d for d in diff if d.get("part") != "more"]
+    more = sum(int(d.get("count") or 0) for d in diff if d.get("part") == "more")
     parts = "; ".join(
-        f"{d.get('part')} {d.get('name') or ''}: sent {d.get('local')!r}, server saw {d.get('server')!r}".replace(
+        f"{d.get('part')} {d.get('name') or ''}: sent {_cut(d.get('local'))!r}, server saw {_cut(d.get('server'))!r}".replace(
             "  ", " "
         )
-        for d in diff[:5]
+        for d in shown[:5]
     )
+    left = len(shown) - 5 + more
     yield _f(
         Code.SERVER_CANONICAL_DIFF,
         "error",
-        f"The server's canonical request differs from the one the proxy saw: {parts}.",
+        f"The server's canonical request differs from the one the proxy saw: {parts}"
+        + (f" (and {left} more differences)." if left > 0 else "."),
         "A hop after the proxy changed these parts; make it forward them unchanged, or stop signing them.",
         diff=diff,
         where="after-proxy",
@@ -1517,7 +1574,14 @@ def _server_creq_shown(ctx: Context) -> str | None:
     )
 
 
-@rule
+def _cut(value: object, limit: int = 120) -> object:
+    """A value shown in a message, cut to ``limit`` characters (its length kept)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]}... [{len(value)} characters]"
+    return value
+
+
+@rule("error")
 def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
     if se is None or ctx.v.verdict != "valid" or getattr(se, "canonical_request", None):
@@ -1551,13 +1615,48 @@ def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
     )
 
 
+# registered last: it reports the bounds the rules above hit
+@rule()
+def analysis_budget_exceeded(ctx: Context) -> Iterable[Finding]:
+    limits = list(ctx.limits)
+    fz = ctx.forensic
+    if not limits and (fz is None or not fz.truncated):
+        return
+    if fz is not None and fz.truncated and not fz.explained:
+        limits.append(f"the variant search stopped after {fz.tried} variants")
+    if limits:
+        yield _f(
+            Code.ANALYSIS_BUDGET_EXCEEDED,
+            "info",
+            f"The diagnosis stopped at a bound ({'; '.join(limits)}); the verdict stands, the cause may be less specific.",
+            "",
+            limits=limits,
+        )
+
+
+_SELECTED: dict[frozenset[str], tuple[Rule, ...]] = {}
+
+
+def _rules_for(have: frozenset[str]) -> tuple[Rule, ...]:
+    """The rules that can fire given these facts, in rule order (cached per combination)."""
+    rules = _SELECTED.get(have)
+    if rules is None:
+        rules = _SELECTED[have] = tuple(r for r, needs in RULES if not needs or needs & have)
+    return rules
+
+
 def diagnose(ctx: Context) -> list[Finding]:
-    """Every rule's findings, in rule order; a rule that fails is skipped (it never breaks
-    the record) and says so. :func:`sigv4_inspector.core.rank.finalize` orders them."""
+    """The findings of every rule that can fire on this flow, in rule order; a rule that
+    fails is skipped (it never breaks the record) and says so. :func:`sigv4_inspector.core.rank.finalize`
+    orders them."""
     out: list[Finding] = []
-    for r in RULES:
+    for r in _rules_for(frozenset(facts(ctx))):
         try:
-            out.extend(r(ctx))
+            found = list(islice(r(ctx), MAX_PER_RULE + 1))
+            if len(found) > MAX_PER_RULE:  # the generator stops here: bounded work too
+                found = found[:MAX_PER_RULE]
+                ctx.limits.append(f"{r.__name__} stopped after {MAX_PER_RULE} findings")
+            out.extend(found)
         except Exception as exc:  # a broken rule must not hide the others
             out.append(
                 _f(

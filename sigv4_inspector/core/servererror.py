@@ -797,6 +797,10 @@ _SECRET_NAMES = frozenset({"x-amz-security-token", "x-amz-access-token", "x-amz-
 
 
 def _shown(name: str | None, value: str | None) -> str | None:
+    if value is not None and ":" in value[:30]:  # a whole line ("x-amz-security-token:...")
+        head, _, rest = value.partition(":")
+        if head.strip().lower() in _SECRET_NAMES:
+            return f"{head}:{_shown(head.strip(), rest)}"
     if value is None or name is None or name.lower() not in _SECRET_NAMES:
         return value
     if name.lower() == "x-amz-signature":
@@ -851,15 +855,30 @@ def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+#: Entries a diff keeps; the last then says how many more differ (an echo of 30,000
+#: lines must not make a record of 30,000 entries).
+MAX_DIFF = 40
+
+
+def _bounded(out: list[dict[str, Any]], more: int) -> list[dict[str, Any]]:
+    if more > 0:
+        out.append({"part": "more", "name": None, "local": None, "server": None, "count": more})
+    return out
+
+
 def _line_diff(local: str, server: str) -> list[dict[str, Any]]:
     a, b = local.split("\n"), server.split("\n")
-    out = []
+    out: list[dict[str, Any]] = []
+    more = 0
     for i in range(max(len(a), len(b))):
         la = a[i] if i < len(a) else None
         lb = b[i] if i < len(b) else None
         if la != lb:
-            out.append(_entry("line", str(i + 1), la, lb))
-    return out
+            if len(out) < MAX_DIFF:
+                out.append(_entry("line", str(i + 1), la, lb))
+            else:
+                more += 1
+    return _bounded(out, more)
 
 
 def canonical_diff(local: str, server: str) -> list[dict[str, Any]]:
@@ -910,7 +929,7 @@ def canonical_diff(local: str, server: str) -> list[dict[str, Any]]:
         out.append(_entry("signed_headers", None, a.signed_headers, b.signed_headers))
     if a.payload != b.payload:
         out.append(_entry("payload", None, a.payload, b.payload))
-    return out
+    return _bounded(out[:MAX_DIFF], len(out) - MAX_DIFF)
 
 
 _STS_PARTS = ("algorithm", "date", "scope", "hash")

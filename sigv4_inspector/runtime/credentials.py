@@ -296,6 +296,7 @@ class CredentialStore:
         self._long_term: dict[str, Credential] = {}
         self._learned: OrderedDict[str, Credential] = OrderedDict()
         self._max_learned = max_learned
+        self.version = 0  # raised on every change (the scrubber rebuilds its index then)
         self.add_many(creds)
 
     @staticmethod
@@ -309,6 +310,7 @@ class CredentialStore:
             self.learn(cred)
             return True
         with self._lock:
+            self.version += 1
             if cred.access_key_id in self._long_term:
                 return False
             self._long_term[cred.access_key_id] = cred
@@ -323,6 +325,7 @@ class CredentialStore:
         if self._max_learned == 0:
             return
         with self._lock:
+            self.version += 1
             self._learned[cred.access_key_id] = cred
             self._learned.move_to_end(cred.access_key_id)
             while len(self._learned) > self._max_learned:

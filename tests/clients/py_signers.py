@@ -63,7 +63,8 @@ for _name in ("botocore.auth", "requests_auth_aws_sigv4"):
 
 def url_of(case: dict[str, Any]) -> str:
     q = case.get("query") or ""
-    return ENDPOINT + case["path"] + (f"?{q}" if q else "")
+    path: str = case["path"]
+    return ENDPOINT + path + (f"?{q}" if q else "")
 
 
 def body_of(case: dict[str, Any]) -> bytes:
@@ -81,7 +82,7 @@ def boto3_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
     import boto3
     import botocore.config
 
-    clients: dict[str, Any] = {}
+    clients: dict[tuple[str, str], Any] = {}
     current = {"id": ""}
 
     def client(service: str, region: str) -> Any:
@@ -336,7 +337,7 @@ def httpx_auth_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
     from httpx_auth import AWS4Auth
     from httpx_auth._aws import canonical_query_string, canonical_uri
 
-    class Capturing(AWS4Auth):  # type: ignore[misc]
+    class Capturing(AWS4Auth):
         def auth_flow(self, request: Any) -> Any:
             CANON.last = partial_canonical(
                 request.method,
@@ -354,7 +355,7 @@ def httpx_auth_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
 def httpx_aws_auth_driver() -> tuple[str, Callable[[dict[str, Any]], int]]:
     from httpx_aws_auth import AwsCredentials, AwsSigV4Auth
 
-    class Capturing(AwsSigV4Auth):  # type: ignore[misc]
+    class Capturing(AwsSigV4Auth):
         def auth_flow(self, request: Any) -> Any:
             signer = self._signer
             CANON.last = partial_canonical(

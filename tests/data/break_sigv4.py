@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, NoReturn
+from unittest import mock
 
 from mitmproxy import ctx
 
@@ -37,13 +38,12 @@ class BreakSigv4:
             return
         if ctx.master.addons.get("sigv4_inspector") is None:
             return
-        import sigv4_inspector.addon.learner
-        import sigv4_inspector.core.chunked
-        import sigv4_inspector.core.inspect
-
-        sigv4_inspector.core.inspect.inspect_request = _boom  # type: ignore[assignment]
-        sigv4_inspector.core.chunked.AwsChunkedDecoder.feed = _boom  # type: ignore[method-assign]
-        sigv4_inspector.addon.learner.learn_from_response = _boom  # type: ignore[assignment]
+        for target in (
+            "sigv4_inspector.core.inspect.inspect_request",
+            "sigv4_inspector.core.chunked.AwsChunkedDecoder.feed",
+            "sigv4_inspector.addon.learner.learn_from_response",
+        ):
+            mock.patch(target, _boom).start()  # for the life of this process
         self.patched = True
         log.warning("break_sigv4: the sigv4 core now raises on every flow")
 

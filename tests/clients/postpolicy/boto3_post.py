@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 for name in [n for n in os.environ if n.startswith("AWS_")]:
     del os.environ[name]
@@ -26,7 +27,7 @@ from botocore.config import Config  # noqa: E402
 SPEC = json.loads((Path(__file__).with_name("spec.json")).read_text())
 
 
-def case(name: str, temporary: bool, signature_version: str | None, region: str) -> dict:
+def case(name: str, temporary: bool, signature_version: str | None, region: str) -> dict[str, Any]:
     cred = SPEC["credentials"]["temporary" if temporary else "permanent"]
     session = boto3.session.Session(
         aws_access_key_id=cred["access_key_id"],

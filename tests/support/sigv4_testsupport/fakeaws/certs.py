@@ -1,4 +1,4 @@
-"""Throwaway certificates for fakeaws's HTTPS listener (and scripts/badhop.py): a CA and a
+"""Throwaway certificates for fakeaws's HTTPS listener (and sigv4_testsupport.badhop): a CA and a
 leaf certificate for the ``*.localhost`` names the S3, STS and DynamoDB routes use."""
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from sigv4_testsupport.paths import ADDON
+
 MITMDUMP = str(Path(sys.executable).parent / "mitmdump")
 
 
@@ -114,10 +115,13 @@ def start_mitmdump(
     addon: bool = True,
     port: int = 0,
     prefix: Sequence[str] = (),
+    mitmdump: str = MITMDUMP,
+    script: Path = ADDON,
 ) -> Proxy:
     """mitmdump -s addons/sigv4.py on 127.0.0.1:<free port>; ``addon=False`` runs the same
     command line without the addon, for with/without comparisons. ``prefix`` goes before
-    the command (a benchmark's ``valgrind ...``)."""
+    the command (a benchmark's ``valgrind ...``); ``mitmdump`` and ``script`` name another
+    mitmdump and addon script (an installed wheel's)."""
     confdir = tmp / "mitm-conf"
     confdir.mkdir(exist_ok=True)
     report = tmp / "report.jsonl"
@@ -125,14 +129,14 @@ def start_mitmdump(
     log_path = tmp / f"mitmdump-{int(time.time() * 1000)}.log"
     cmd = [
         *prefix,
-        MITMDUMP,
+        mitmdump,
         "--listen-host",
         "127.0.0.1",
         "--listen-port",
         str(port),
         "--set",
         f"confdir={confdir}",
-        *(["-s", str(ROOT / "addons" / "sigv4.py")] if addon else []),
+        *(["-s", str(script)] if addon else []),
         "--set",
         f"sigv4_report={report}",
         "--set",
@@ -181,7 +185,7 @@ def replay_offline(tmp: Path, flows: Path, report: Path, env: dict[str, str], *a
         "--set",
         f"confdir={tmp / 'mitm-conf'}",
         "-s",
-        str(ROOT / "addons" / "sigv4.py"),
+        str(ADDON),
         "--set",
         f"sigv4_report={report}",
         *args,

@@ -6,7 +6,7 @@ Four signers are exercised:
   records the fully prepared request and answers with a stub :class:`AWSResponse`, so
   nothing is sent. botocore picks its signers when it is imported (the CRT ones when
   awscrt is installed, the pure-Python ones when ``BOTO_DISABLE_CRT=true``), so each mode
-  runs in its own subprocess (``python tests/realsigners.py --mode crt|python --out F``)
+  runs in its own subprocess (``python -m sigv4_testsupport.realsigners --mode crt|python --out F``)
   with a scrubbed ``AWS_*`` environment, and the results come back as JSON.
 * ``awscrt``: ``awscrt.auth.aws_sign_request`` on ``awscrt.http.HttpRequest`` objects
   (SigV4 and SigV4a, header and query signing, S3 and non-S3 path rules).
@@ -56,7 +56,6 @@ TEMP_TOKEN = (
     "/slashes+and+plus="
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 _METHODS_NOT_EXPECTING_BODY = {"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"}
 _SUBPROCESS_TIMEOUT = 120
 
@@ -576,7 +575,15 @@ def botocore_captures() -> tuple[Captured, ...]:
         for mode in ("crt", "python"):
             out = tmp / f"{mode}.json"
             proc = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--mode", mode, "--out", str(out)],
+                [
+                    sys.executable,
+                    "-m",
+                    "sigv4_testsupport.realsigners",
+                    "--mode",
+                    mode,
+                    "--out",
+                    str(out),
+                ],
                 env=_clean_env(tmp, mode),
                 cwd=tmp,
                 stdout=subprocess.PIPE,

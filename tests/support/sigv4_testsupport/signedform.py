@@ -5,7 +5,7 @@ equals the signature the client sent names what the signer computed.
 
 Used by tests/test_signer_matrix.py to check, from real traffic, what each signer signs for
 each case (the evidence behind the matrix's expectations), and runnable by hand over a saved
-flow file: ``python tests/signedform.py FLOWS.mitm SECRET``.
+flow file: ``python -m sigv4_testsupport.signedform FLOWS.mitm SECRET``.
 
 AWS's form (the model the project follows, see the helper notes and docs): the query is split
 on '&', each pair on the first '=', name and value percent-decoded (a raw '+' is a space, '%2B' a plus: docs/aws-canonicalization.md
@@ -229,7 +229,7 @@ def main(argv: list[str]) -> int:
     from mitmproxy import io
 
     if len(argv) != 2:
-        print("usage: python tests/signedform.py FLOWS.mitm SECRET", file=sys.stderr)
+        print("usage: python -m sigv4_testsupport.signedform FLOWS.mitm SECRET", file=sys.stderr)
         return 2
     with open(argv[0], "rb") as fh:
         for flow in io.FlowReader(fh).stream():

@@ -1,4 +1,6 @@
-"""Loaders for AWS's public signing test suites in ../shared/vectors (read-only data)."""
+"""Loaders for AWS's public signing test suites in ../shared/vectors (read-only data), and
+the S3 documentation examples as WireRequests (:data:`S3`, :data:`S3_KEYRING`,
+:func:`s3_request`)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import VECTORS
-from sigv4_inspector.core.model import WireRequest
+from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
+from sigv4_testsupport.paths import VECTORS
 
 
 def parse_http(raw: bytes) -> WireRequest:
@@ -67,3 +69,43 @@ def botocore_cases() -> list[tuple[str, Path]]:
 
 def s3_examples() -> dict[str, Any]:
     return json.loads((VECTORS / "s3-examples.json").read_text())  # type: ignore[no-any-return]
+
+
+S3 = s3_examples()
+S3_KEYRING = DictKeyring(
+    [Credential(S3["credentials"]["access_key_id"], S3["credentials"]["secret_access_key"])]
+)
+
+
+def s3_request(ex: dict[str, Any], body_override: bytes | None = None) -> WireRequest:
+    """One S3 documentation example as the request on the wire (``body_override`` replaces
+    its body)."""
+    exp = ex["expected"]
+    headers = [tuple(h) for h in ex["headers"]]
+    if ex["signature_type"] == "query":
+        url = exp["presigned_url"]
+        target = url.split(ex["host"], 1)[1]
+        return WireRequest.build(ex["method"], target, headers, b"")
+    signed = ";".join(sorted(h[0].lower() for h in headers))
+    auth = exp.get("authorization") or (
+        f"AWS4-HMAC-SHA256 Credential={S3['credentials']['access_key_id']}/{S3['credential_scope']},"
+        f" SignedHeaders={signed}, Signature={exp['signature']}"
+    )
+    headers.append(("Authorization", auth))
+    target = ex["raw_path"] + ("?" + ex["raw_query"] if ex.get("raw_query") else "")
+    body = ex["body"]
+    if body_override is not None:
+        data = body_override
+    elif "chunks" in body:
+        data = b""
+        for ch in body["chunks"]:
+            data += f"{ch['size_hex']};chunk-signature={ch['signature']}\r\n".encode()
+            data += b"a" * ch["size"]
+            data += b"\r\n" if ch["size"] else b""
+        if "trailer" in body:
+            data += body["trailer"]["canonical_trailers"].replace("\n", "\r\n").encode()
+            data += f"x-amz-trailer-signature:{body['trailer']['signature']}\r\n".encode()
+        data += b"\r\n"
+    else:
+        data = body.get("text", "").encode()
+    return WireRequest.build(ex["method"], target, headers, data)

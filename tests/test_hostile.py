@@ -1,0 +1,329 @@
+"""Hostile input (issue 18): secrets never leak from any output, whatever the server echoes;
+work and output stay bounded whatever the request; a broken report file never breaks
+traffic. Each case asserts counts, sizes and order, never times (the costs are in
+bench/hostile.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mitmproxy.test import taddons, tflow, tutils
+
+from sigv4_inspector.addon import make_addons
+from sigv4_inspector.addon.view import VIEW
+from sigv4_inspector.core import keys
+from sigv4_inspector.core.model import Credential
+from sigv4_testsupport.signing import capture
+
+AKID = "ASIAQWERTYUIOPEXAMPL"
+SECRET = "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"
+TOKEN = (
+    "IQoJb3JpZ2luX2VjEXAMPLE//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+example/token+with=="
+    "/slashes+and+plus=" + "Zm9vYmFy" * 40
+)
+OTHER_TOKEN = "AgoGb3JpZ2luEHoaCXVzLWVhc3QtMSJGMEQCIBqExampleOtherToken/+/+abcdefgh0123456789" * 3
+GRAM = 9
+
+
+def forms(secret: str) -> list[str]:
+    """A secret as outputs could carry it: raw, percent-encoded, JSON-escaped."""
+    from urllib.parse import quote
+
+    return [secret, quote(secret, safe=""), json.dumps(secret)[1:-1], secret.replace("/", "\\/")]
+
+
+def leaks(text: str, secrets: list[str]) -> list[str]:
+    """Every run of more than 8 characters of a secret found in ``text`` (report.md)."""
+    found = []
+    for secret in secrets:
+        for form in forms(secret):
+            for i in range(len(form) - GRAM + 1):
+                if form[i : i + GRAM] in text:
+                    found.append(form[i : i + GRAM])
+                    break
+    return found
+
+
+def signing_material(req: Any) -> list[str]:
+    """The derived signing key and the signature the tool computes, as hex."""
+    from sigv4_inspector.core.authparse import parse_auth
+
+    auth = parse_auth(req)
+    assert auth.scope is not None
+    key = keys.signing_key(SECRET, auth.scope.date, auth.scope.region or "", auth.scope.service)
+    return [key.hex()]
+
+
+class Proxy:
+    """The addon as mitmproxy loads it, driven hook by hook, with its outputs collected."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.addons = make_addons()
+        self.state = self.addons[0].state
+        self.report = tmp / "report.jsonl"
+
+    def run(self, flows: list[Any], caplog: Any) -> str:
+        """All the addon wrote for these flows: report, metadata, comments, log, views."""
+        with taddons.context(*self.addons) as tctx:
+            tctx.configure(self.addons[0], sigv4_report=str(self.report))
+            self.state.store.add(Credential(AKID, SECRET, TOKEN, source="profile:hostile"))
+            self.state.credentials_ready = True
+            for f in flows:
+                for hook in ("requestheaders", "request", "response"):
+                    for a in self.addons:
+                        if hasattr(a, hook):
+                            getattr(a, hook)(f)
+            views = []
+            from mitmproxy import contentviews
+
+            for f in flows:
+                if "sigv4" in f.metadata:
+                    md = contentviews.Metadata(flow=f, http_message=f.request)
+                    views.append(VIEW.prettify(b"", md))
+            commands = next(a for a in self.addons if type(a).__name__ == "Commands")
+            commands.explain(flows)
+            commands.summary()
+            for a in self.addons:
+                if hasattr(a, "done"):
+                    a.done()
+        out = [self.report.read_text() if self.report.exists() else ""]
+        out += [json.dumps(f.metadata.get("sigv4")) + (f.comment or "") for f in flows]
+        out += views + [caplog.text]
+        return "\n".join(out)
+
+
+def signed_request(service: str = "s3") -> Any:
+    if service == "s3":
+        return capture(
+            "s3", lambda c: c.get_object(Bucket="b", Key="k"), key=AKID, secret=SECRET, token=TOKEN
+        )
+    return capture("dynamodb", lambda c: c.list_tables(), key=AKID, secret=SECRET, token=TOKEN)
+
+
+def flow_for(wire: Any, status: int, body: bytes, ctype: str = "application/xml") -> Any:
+    host, _, port = wire.authority.partition(":")
+    req = tutils.treq(
+        method=wire.method.encode(),
+        scheme=b"https",
+        host=host,
+        port=int(port or 443),
+        authority=b"",
+        path=wire.target.encode(),
+        content=wire.body or b"",
+    )
+    req.headers.clear()
+    for k, v in wire.headers:
+        req.headers.add(k, v)
+    req.timestamp_start = req.timestamp_end = time.time()
+    resp = tutils.tresp(status_code=status, content=body)
+    resp.headers.clear()
+    resp.headers.add("Content-Type", ctype)
+    return tflow.tflow(req=req, resp=resp)
+
+
+def s3_echo(creq: str, extra: str = "") -> bytes:
+    return (
+        "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated "
+        f"does not match</Message><CanonicalRequest>{creq}</CanonicalRequest>{extra}"
+        "<RequestId>X</RequestId></Error>"
+    ).encode()
+
+
+# Echo shapes a server (or a hostile one) sends back, with the secrets placed in them.
+def echo_shapes(creq: str) -> list[tuple[int, bytes, str]]:
+    lines = creq.split("\n")
+    return [
+        (403, s3_echo(creq), "application/xml"),  # the whole echo
+        (403, s3_echo("\n".join(lines[:3])), "application/xml"),  # short
+        (403, s3_echo(creq[: len(creq) // 2]), "application/xml"),  # truncated mid-token
+        (403, s3_echo(creq + "\nextra-line:" + TOKEN), "application/xml"),  # extra line
+        (403, s3_echo(creq, f"<Token-0>{TOKEN}</Token-0>"), "application/xml"),  # token echo
+        (
+            400,
+            json.dumps(
+                {
+                    "__type": "InvalidSignatureException",
+                    "message": "The Canonical String for this request should have been\n'"
+                    + creq
+                    + "'\nwith "
+                    + SECRET,
+                }
+            ).encode(),
+            "application/x-amz-json-1.0",
+        ),
+        (
+            403,
+            (
+                "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+                f"<Message>The security token {TOKEN[:200]} included in the request is invalid"
+                "</Message></Error></ErrorResponse>"
+            ).encode(),
+            "text/xml",
+        ),
+    ]
+
+
+def test_no_secret_leaks_from_any_echo_shape(tmp_path: Path, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="sigv4")
+    req = signed_request()
+    from sigv4_inspector.core.verify import verify
+
+    v = verify(req, _keyring())
+    creq = v.canonical_request or ""
+    assert TOKEN.replace("/", "%2F") in creq or TOKEN in creq
+    flows = [flow_for(req, st_, body, ct) for st_, body, ct in echo_shapes(creq)]
+    # the token sent twice (HEADER_MODIFIED evidence keeps both values), and only in the query
+    twice = flow_for(req, 403, s3_echo(creq))
+    twice.request.headers.add("X-Amz-Security-Token", OTHER_TOKEN)
+    flows.append(twice)
+    out = Proxy(tmp_path).run(flows, caplog)
+    assert all("sigv4" in f.metadata for f in flows)
+    found = leaks(out, [SECRET, TOKEN, OTHER_TOKEN, *signing_material(req)])
+    assert not found, found
+
+
+def _keyring() -> Any:
+    from sigv4_inspector.core.model import DictKeyring
+
+    return DictKeyring([Credential(AKID, SECRET, TOKEN, source="test")])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    where=st.sampled_from(["message", "creq", "header", "extra", "code"]),
+    cut=st.integers(min_value=0, max_value=400),
+    start=st.integers(min_value=0, max_value=300),
+    which=st.sampled_from(["secret", "token"]),
+)
+def test_property_secret_fragments_anywhere_in_an_echo(
+    where: str, cut: int, start: int, which: str
+) -> None:
+    """Any fragment of a secret or token, anywhere in a server's answer, is gone from every
+    output: the record, the comment, the terminal line and the breakdown pass the scrubber
+    exactly as the addon's sinks do (sigv4_inspector.addon.inspector.Inspector.annotate)."""
+    from sigv4_inspector.core.explain import explain_record
+    from sigv4_inspector.core.inspect import inspect_request, parse_response
+    from sigv4_inspector.core.redact import Scrubber
+
+    secret = SECRET if which == "secret" else TOKEN
+    fragment = secret[start % len(secret) :][: max(GRAM, cut)]
+    req = signed_request("dynamodb")
+    fields: dict[str, Any] = {"__type": "X#AccessDeniedException", "message": "no"}
+    if where == "message":
+        fields["message"] = f"no {fragment} x"
+    elif where == "creq":
+        fields["__type"] = "InvalidSignatureException"
+        fields["message"] = (
+            "The Canonical String for this request should have been\n"
+            f"'POST\n/\n\nx:{fragment}\n\nx\nabc'"
+        )
+    elif where == "extra":
+        fields["k"] = fragment
+    elif where == "code":
+        fields["__type"] = fragment
+    headers = [("Content-Type", "application/x-amz-json-1.0")]
+    if where == "header":
+        headers.append(("X-Echo", fragment))
+    now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+    resp = parse_response(403, headers, json.dumps(fields).encode())
+    insp = inspect_request(
+        req,
+        _keyring(),
+        flow_id="t",
+        url="https://x" + req.target,
+        seen_at=now,
+        now=now,
+        response=resp,
+    )
+    scrub = Scrubber([SECRET, TOKEN]).text
+    line = scrub(insp.line)
+    out = "\n".join([line, scrub(insp.comment), scrub(explain_record(json.loads(line)))])
+    assert not leaks(out, [SECRET, TOKEN])
+
+
+def test_twenty_thousand_signed_headers_give_a_bounded_record() -> None:
+    from sigv4_inspector.core.inspect import inspect_request
+
+    base = capture("dynamodb", lambda c: c.list_tables())
+    names = [f"x-h{i}" for i in range(20000)]
+    authz = base.header("authorization") or ""
+    signed = authz.split("SignedHeaders=")[1].split(",")[0]
+    authz = authz.replace(signed, ";".join(sorted([*signed.split(";"), *names])))
+    headers = [(k, authz if k.lower() == "authorization" else v) for k, v in base.headers] + [
+        (n, "v") for n in names[:10000]
+    ]  # half of them sent
+    req = type(base).build(base.method, base.target, headers, base.body)
+    now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+    from sigv4_inspector.core.model import DictKeyring
+    from sigv4_testsupport.signing import AKID as KEY
+    from sigv4_testsupport.signing import SECRET as KEY_SECRET
+
+    insp = inspect_request(
+        req,
+        DictKeyring([Credential(KEY, KEY_SECRET)]),
+        flow_id="t",
+        url="https://x/",
+        seen_at=now,
+        now=now,
+    )
+    assert len(insp.line.encode()) < 64 << 10
+    assert len(insp.findings) <= 50
+    assert insp.verification.verdict == "invalid"
+
+
+def test_a_30000_line_echo_gives_a_bounded_record() -> None:
+    from sigv4_inspector.core.inspect import inspect_request, parse_response
+
+    req = signed_request("dynamodb")
+    echo = "POST\n/\n\n" + "\n".join(f"x-h{i}:{i}" for i in range(30000)) + "\n\nhost\nabc"
+    body = json.dumps(
+        {
+            "__type": "InvalidSignatureException",
+            "message": f"The Canonical String for this request should have been\n'{echo}'",
+        }
+    ).encode()
+    now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+    resp = parse_response(400, [("Content-Type", "application/x-amz-json-1.0")], body)
+    insp = inspect_request(
+        req, _keyring(), flow_id="t", url="https://x/", seen_at=now, now=now, response=resp
+    )
+    assert len(insp.line.encode()) < 64 << 10
+    assert 0 < len(insp.findings) <= 50
+    diff = next(f for f in insp.findings if f.code == "SERVER_CANONICAL_DIFF")
+    assert "more differences" in diff.message
+
+
+def test_report_on_a_full_disk_warns_once_and_counts_what_was_lost(
+    tmp_path: Path, caplog: Any
+) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    caplog.set_level(logging.INFO, logger="sigv4")
+    from sigv4_inspector.runtime.reportfile import ReportFile, ReportPathError
+
+    with pytest.raises(ReportPathError):  # a special file is an option error
+        ReportFile("/dev/full")
+    rf = ReportFile(str(tmp_path / "r.jsonl"))
+    import os
+
+    os.dup2(os.open("/dev/full", os.O_WRONLY), rf._fd)  # type: ignore[arg-type]  # the disk fills up
+    for i in range(200):
+        rf.write(json.dumps({"i": i}))
+    rf.close()
+    assert rf.error is not None and "No space left" in rf.error
+    assert rf.lost == 200 and rf.written == 0
+
+
+def test_report_path_that_is_a_folder_is_one_error_line(tmp_path: Path, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="sigv4")
+    addons = make_addons()
+    with taddons.context(*addons) as tctx:
+        tctx.configure(addons[0], sigv4_report=str(tmp_path))
+    assert "is a folder" in caplog.text and "Traceback" not in caplog.text
