@@ -284,6 +284,23 @@ def presign_expired(d: Demo) -> None:
     d.answer = quietly(lambda: requests.get(url, **d.requests_kw()))
 
 
+def post_form_content_type(d: Demo) -> None:
+    """A browser upload (S3 POST policy): the page generated the policy for image/png,
+    the form sends the file's own type."""
+    s3 = d.client("s3", signature_version="s3v4")
+    post = s3.generate_presigned_post(
+        "demo",
+        "uploads/${filename}",
+        Fields={"Content-Type": "image/png"},
+        Conditions=[{"Content-Type": "image/png"}, ["content-length-range", 1, 1 << 20]],
+    )
+    fields = {**post["fields"], "Content-Type": "image/jpeg"}
+    photo = ("cat.jpg", b"\xff\xd8\xff" + b"jpeg" * 64, "image/jpeg")
+    d.answer = quietly(
+        lambda: requests.post(post["url"], data=fields, files={"file": photo}, **d.requests_kw())
+    )
+
+
 SCENARIOS = [
     Scenario("Healthy baseline (boto3: S3, DynamoDB, STS)", healthy, set()),
     Scenario("Healthy baseline (AWS CLI)", aws_cli, set()),
@@ -319,6 +336,11 @@ SCENARIOS = [
         {"CHECKSUM_DEFAULTS_UNSUPPORTED"},
     ),
     Scenario("Presigned URL used after it expired", presign_expired, {"PRESIGN_EXPIRED"}),
+    Scenario(
+        "S3 POST upload: the upload form sent image/jpeg; the policy allows only image/png",
+        post_form_content_type,
+        {"POST_POLICY_CONDITION_FAILED"},
+    ),
 ]
 
 

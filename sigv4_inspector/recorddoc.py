@@ -26,6 +26,22 @@ from sigv4_inspector.core.codes import Code
 # What each evidence key means. A key whose meaning depends on the code is described
 # generally here and, where needed, in CODE_NOTES.
 KEY_DOCS: dict[str, str] = {
+    "agree": "false when the server's own answer disagrees with the local evaluation (both are given)",
+    "condition": 'the POST policy condition, as S3 prints it (`["starts-with", "$key", "uploads/"]`, `content-length-range`, ...)',
+    "expiration": "the POST policy's expiration (ISO 8601)",
+    "expired_seconds": "how many seconds before the request the POST policy expired",
+    "field": "the form field concerned",
+    "file": "the uploaded file part: `filename`, `content_type`, `size` (not signed); null when not seen",
+    "local_outcome": "what the local evaluation found for the condition the server named",
+    "more_failed": "how many more conditions failed besides this one",
+    "policy": "the decoded POST policy: `expiration`, `expired`, `request_time`, `conditions` (each `{condition, field, value_sent, outcome, reason}`), `conditions_total`, `extra_fields`, `missing_fields`, `ignored_fields`, `problems`; the AWS Signature view shows it condition by condition",
+    "post_policy": "S3's answer to a POST upload, parsed: `kind`, `condition` (the one S3 names), `extra_fields`, `detail`",
+    "problem": "what makes the POST policy unusable, in words",
+    "request_time": "the request time the POST policy was evaluated at (ISO 8601)",
+    "s3_code": "the error code S3 answers for this failure",
+    "server_message": "the server's error message (first 300 characters)",
+    "string_to_sign": "what was signed, in words (for a POST form: the base64 policy field as sent)",
+    "value_sent": "the value the form sent for the field (or the file's size)",
     "access_key_id": "the access key id of the request",
     "actual": "the checksum computed over the (decoded) body",
     "algorithm": "the checksum algorithm (`crc32`, `crc32c`, `crc64nvme`, `sha1`, `sha256`)",
@@ -162,6 +178,32 @@ def _function_return_keys(tree: ast.Module, name: str) -> set[str]:
     return set()
 
 
+def _local_dict_keys(fn: ast.FunctionDef, name: str) -> set[str]:
+    """The keys a rule puts into its local dict ``name`` (``name = {...}``,
+    ``name["key"] = ...``)."""
+    keys: set[str] = set()
+    for node in ast.walk(fn):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for t in targets:
+            if isinstance(t, ast.Name) and t.id == name:
+                keys |= _dict_keys(value)
+            elif (
+                isinstance(t, ast.Subscript)
+                and isinstance(t.value, ast.Name)
+                and t.value.id == name
+                and isinstance(t.slice, ast.Constant)
+                and isinstance(t.slice.value, str)
+            ):
+                keys.add(t.slice.value)
+    return keys
+
+
 def _codes_of(arg: ast.AST, fn: ast.FunctionDef) -> list[str]:
     if isinstance(arg, ast.Attribute):
         return [arg.attr]
@@ -211,6 +253,8 @@ def _rule_findings() -> Iterator[tuple[str, set[str], set[str]]]:
                 keys |= _dict_keys(value)
                 if "fz.evidence" in text and kind is not None:
                     keys |= forensic.get(kind, set())
+                if isinstance(value, ast.Name):  # **extra: a local dict filled in the rule
+                    keys |= _local_dict_keys(fn, value.id)
             for code in _codes_of(call.args[0], fn):
                 yield code, _severities(call.args[1]), keys
 

@@ -15,72 +15,11 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow, tutils
 
-from sigv4_inspector.addon.commands import Commands
-from sigv4_inspector.addon.inspector import Inspector
-from sigv4_inspector.addon.state import State
 from sigv4_inspector.core.model import Credential, WireRequest
-from sigv4_inspector.runtime.credentials import CredentialStore
+from sigv4_testsupport.addonharness import Sigv4, flow_for
 from sigv4_testsupport.signing import AKID, SECRET, capture
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Sigv4:
-    """The addon as mitmproxy loads it (``make_addons``), driven hook by hook."""
-
-    def __init__(self) -> None:
-        from sigv4_inspector.addon import make_addons
-
-        self.addons = make_addons()
-        self.state: State = self.addons[0].state
-        self.inspector: Inspector = next(x for x in self.addons if isinstance(x, Inspector))
-        self.commands: Commands = next(x for x in self.addons if isinstance(x, Commands))
-        self.capture = self.inspector.capture
-        self.tap = self.inspector.tap
-
-    @property
-    def store(self) -> CredentialStore:
-        return self.state.store
-
-    def hook(self, name: str, *args: Any) -> None:
-        for a in self.addons:
-            fn = getattr(a, name, None)
-            if fn is not None:
-                fn(*args)
-
-    def requestheaders(self, f: http.HTTPFlow) -> None:
-        self.hook("requestheaders", f)
-
-    def request(self, f: http.HTTPFlow) -> None:
-        self.hook("request", f)
-
-    def response(self, f: http.HTTPFlow) -> None:
-        self.hook("response", f)
-
-    def cycle(self, f: http.HTTPFlow) -> None:
-        self.requestheaders(f)
-        self.request(f)
-        self.response(f)
-
-    def done(self) -> None:
-        self.hook("done")
-
-    async def recorded(self, f: http.HTTPFlow) -> dict[str, Any]:
-        """The flow's record, once written (a streamed body is hashed on a thread)."""
-        for _ in range(250):
-            if "sigv4" in f.metadata:
-                break
-            await asyncio.sleep(0.02)
-        rec: dict[str, Any] = f.metadata["sigv4"]
-        return rec
-
-    async def settled(self) -> None:
-        """Wait until the credentials finished loading (their thread)."""
-        for _ in range(200):
-            if self.state.credentials_ready:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -95,26 +34,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "nope-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "nope-creds"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-def flow_for(wire: WireRequest, status: int = 200, body: bytes = b"") -> http.HTTPFlow:
-    host, _, port = wire.authority.partition(":")
-    req = tutils.treq(
-        method=wire.method.encode(),
-        scheme=b"https",
-        host=host,
-        port=int(port or 443),
-        authority=b"",
-        path=wire.target.encode(),
-        content=wire.body or b"",
-    )
-    req.headers.clear()
-    for k, v in wire.headers:
-        req.headers.add(k, v)
-    req.raw_content = wire.body
-    req.timestamp_start = req.timestamp_end = time.time()  # tflow's default is decades ago
-    resp = tutils.tresp(status_code=status, content=body)
-    return tflow.tflow(req=req, resp=resp)
 
 
 async def test_valid_invalid_and_report(addon: Sigv4, tmp_path: Path) -> None:
@@ -464,7 +383,7 @@ async def test_non_utf8_bytes_still_give_a_record(addon: Sigv4, tmp_path: Path) 
 
 
 def test_non_utf8_signature_is_invalid_not_internal_error() -> None:
-    from sigv4_inspector.core.model import DictKeyring, WireRequest
+    from sigv4_inspector.core.model import DictKeyring
     from sigv4_inspector.core.verify import verify
 
     w = capture("dynamodb", lambda c: c.list_tables())

@@ -59,6 +59,14 @@ def _secrets_in(flows: list[Any]) -> set[str]:
                 found.add(f.request.query[key])
         if f.request.headers.get("x-amz-security-token"):
             found.add(f.request.headers["x-amz-security-token"])
+        # an S3 POST upload's signature and token are form fields in the body
+        found |= {
+            m.group(1).decode()
+            for m in re.finditer(
+                rb'(?i)name="(?:x-amz-signature|signature|x-amz-security-token)"\r\n\r\n([^\r\n]+)',
+                f.request.raw_content or b"",
+            )
+        }
         if f.response is not None:
             body = f.response.get_content(strict=False) or b""
             for c in learn_from_response(
@@ -197,6 +205,7 @@ def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path)
                 "Bodies are kept, with credentials, session tokens and signatures removed"
                 in summary
             )
+        assert "POST_POLICY_CONDITION_FAILED" in summary
         red = sigv4bundle.read_flows(bundle / "flows.redacted.mitm")
         assert len(red) == len(flows)
         assert any(f.metadata.get("sigv4") and f.comment for f in red)

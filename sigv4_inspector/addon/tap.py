@@ -7,6 +7,13 @@ The tap hands each chunk to a :class:`~sigv4_inspector.runtime.feeder.StreamVeri
 thread, and if it ever falls behind its bound the body is given up
 (PAYLOAD_NOT_VERIFIED) rather than the upload slowed. With ``sigv4_stream_verify=false``
 large aws-chunked uploads stream untapped; their seed signature is still checked.
+
+S3 POST uploads (browser forms, up to 5 GB) carry their authentication in the body: a
+large ``multipart/form-data`` POST without header or query authentication to an AWS host is
+streamed through the tap too, and the core's multipart parser reads its form as it passes
+(the fields kept, the file only counted), so the proxy never holds the file. To other hosts
+(S3-compatible servers) such forms are streamed when mitmproxy streams them
+(``stream_large_bodies``), and otherwise read from the buffered body: the same code.
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ from mitmproxy import ctx, http
 from sigv4_inspector.addon.capture import wire_request
 from sigv4_inspector.addon.state import State
 from sigv4_inspector.core.authparse import parse_auth
+from sigv4_inspector.core.endpoints import is_aws_host
 from sigv4_inspector.runtime.feeder import StreamVerifier
 
-_SIZE_HEADERS = frozenset((b"content-length", b"content-encoding", b"x-amz-decoded-content-length"))
+_SIZE_HEADERS = frozenset(
+    (b"content-length", b"content-encoding", b"x-amz-decoded-content-length", b"content-type")
+)
 _SIZE_HEADER_LENGTHS = frozenset(map(len, _SIZE_HEADERS))  # most names are ruled out by length
 MAX_STREAMS = 256  # uploads verified at once; beyond, they stream unverified
 
@@ -64,20 +74,31 @@ class StreamTap:
             return
         settings = self.state.settings
         big = size is None or size > settings.stream_threshold
-        if not (req.stream or (big and (aws_chunked or _stream_large_bodies()))):
+        form = (
+            req.method == "POST"
+            and b"multipart/form-data" in head.get(b"content-type", b"").lower()
+        )
+        # a large form to AWS is streamed (and read) rather than buffered: an S3 POST upload
+        form_to_aws = big and form and settings.stream_verify and is_aws_host(req.host_header or "")
+        if not (req.stream or (big and (aws_chunked or _stream_large_bodies())) or form_to_aws):
             return
         if not settings.stream_verify:  # streamed untouched: the seed signature is checked
             if big and aws_chunked and not req.stream:
                 req.stream = True
             return
         wire = wire_request(req)
-        if parse_auth(wire).scheme == "none" or len(self.streams) >= MAX_STREAMS:
+        unsigned = parse_auth(wire).scheme == "none"
+        if (unsigned and not form) or len(self.streams) >= MAX_STREAMS:
             if big and aws_chunked and not req.stream:
                 req.stream = True
             return
         from sigv4_inspector.core.verify import VerifySession
 
-        verifier = StreamVerifier(VerifySession(wire, self.state.store, now=datetime.now(UTC)))
+        # "now" is the request's time, as for buffered flows (the POST policy's expiration)
+        when = datetime.fromtimestamp(req.timestamp_start, UTC) if req.timestamp_start else None
+        verifier = StreamVerifier(
+            VerifySession(wire, self.state.store, now=when or datetime.now(UTC))
+        )
         self.streams[f.id] = verifier
         feed, finish = verifier.feed, verifier.finish
 

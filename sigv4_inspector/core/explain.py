@@ -16,7 +16,10 @@ beside the one it is compared with, line by line, with the differing lines marke
 mitmweb shows a content view as plain text, one ``<div>`` per line, inside a ``<pre>``
 that does not wrap (mitmproxy 12's web UI ignores the view's syntax highlighting), so
 every line here is wrapped to ``width`` characters and a differing row carries a ``≠`` in
-the left gutter instead of a colour. Pure: a record in, text out, bounded by the record.
+the left gutter instead of a colour. For an S3 POST upload it shows the decoded policy:
+each condition marked ✓ (met), ✗ (failed) or ? (not decided here) against the value the
+form sent, from the record's evidence (rules.unsigned_payload). Pure: a record in, text
+out, bounded by the record.
 """
 
 from __future__ import annotations
@@ -30,6 +33,65 @@ DIFF_MARK = "\u2260"  # ≠, in the gutter of a row whose two sides differ
 CONT = "\u21aa "  # ↪, at the start of a wrapped line's continuation
 MAX_LINES = 120  # canonical request lines compared per side
 MAX_LINE = 2048  # characters of one line shown before it is cut
+MARK = {"ok": "✓", "failed": "✗", "malformed": "✗", "not-applicable": "?"}
+
+
+def _policy_evidence(rec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(policy, the finding's evidence) of a POST upload's record, when it has them."""
+    for f in rec.get("findings") or []:
+        ev = f.get("evidence") if isinstance(f, dict) else None
+        if isinstance(ev, dict) and isinstance(ev.get("policy"), dict):
+            return ev["policy"], ev
+    return None
+
+
+def _post_lines(rec: dict[str, Any]) -> list[str]:
+    found = _policy_evidence(rec)
+    if found is None:
+        return []
+    policy, ev = found
+    expired = policy.get("expired")
+    state = "expired" if expired is True else "not expired" if expired is False else "unreadable"
+    lines = [
+        "",
+        "POST policy (decoded):",
+        f"  expiration {policy.get('expiration') or '-'}: {state} at the request time "
+        f"{policy.get('request_time')}",
+    ]
+    conditions = policy.get("conditions") or []
+    width = min(60, max((len(str(c.get("condition"))) for c in conditions), default=0))
+    for c in conditions:
+        if not isinstance(c, dict):
+            continue
+        mark = MARK.get(str(c.get("outcome")), "?")
+        cond = str(c.get("condition"))
+        if c.get("field") is not None:
+            sent = c.get("value_sent")
+            value = f"{c['field']} = {sent!r}" if sent is not None else f"no {c['field']} field"
+        else:
+            value = f"file size {c.get('value_sent')}" if c.get("value_sent") else ""
+        lines.append(f"  {mark} {cond.ljust(width)}  {value}".rstrip())
+        if c.get("outcome") != "ok" and c.get("reason"):
+            lines.append(f"      {c['reason']}")
+    total = policy.get("conditions_total") or 0
+    if total > len(conditions):
+        lines.append(f"  ... {total - len(conditions)} more condition(s) not shown")
+    for name in policy.get("extra_fields") or []:
+        lines.append(f"  ✗ extra field {name}: no condition covers it")
+    for name in policy.get("missing_fields") or []:
+        lines.append(f"  ✗ missing field {name}")
+    for problem in policy.get("problems") or []:
+        lines.append(f"  ✗ {problem}")
+    ignored = policy.get("ignored_fields") or []
+    if ignored:
+        lines.append(f"  fields after the file (S3 ignores them): {', '.join(map(str, ignored))}")
+    file = ev.get("file")
+    if isinstance(file, dict):
+        lines.append(
+            f"  file: {file.get('filename')!r}, {file.get('content_type') or '-'}, "
+            f"{file.get('size')} bytes (not signed)"
+        )
+    return lines
 
 
 @dataclass
@@ -273,6 +335,7 @@ def explain_record(rec: dict[str, Any], width: int = 100) -> str:
     width = max(width, 40)
     auth = rec.get("auth") or {}
     scope = auth.get("scope") or {}
+    form = auth.get("location") == "form"
     lines: list[str] = []
     head = rec.get("headline")
     if head:
@@ -292,9 +355,14 @@ def explain_record(rec: dict[str, Any], width: int = 100) -> str:
             f"{auth.get('access_key_id')}  (secret from: {rec.get('credential_source')})",
         ),
         ("Scope", " / ".join(str(v) for v in scope.values()) if scope else "-"),
-        ("Signed headers", ";".join(auth.get("signed_headers") or []) or "-"),
-        ("Payload", str(auth.get("payload"))),
     ]
+    if form:
+        facts.append(("Signed", "the base64 policy (the form's 'policy' field) as sent"))
+    else:
+        facts += [
+            ("Signed headers", ";".join(auth.get("signed_headers") or []) or "-"),
+            ("Payload", str(auth.get("payload"))),
+        ]
     if auth.get("session_token"):
         facts.append(("Session token", str(auth["session_token"])))
     if auth.get("matched_variant"):
@@ -306,6 +374,8 @@ def explain_record(rec: dict[str, Any], width: int = 100) -> str:
         )
     for label, value in facts:
         lines += _wrap(f"{label + ':':<16}{value}", width, "", " " * 16)
+    for line in _post_lines(rec):
+        lines += _wrap(line, width, "", "      ") if line else [""]
 
     comp = comparison(rec)
     if comp is not None:

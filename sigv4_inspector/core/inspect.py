@@ -28,14 +28,17 @@ from sigv4_inspector.core.model import (
     Verification,
     WireRequest,
 )
+from sigv4_inspector.core.multipart import MAX_KEPT_BYTES, MultipartParser
+from sigv4_inspector.core.postpolicy import form_post_boundary, post_upload
 from sigv4_inspector.core.rank import finalize
 from sigv4_inspector.core.report import build_record_line, comment_for, marker_for
 from sigv4_inspector.core.rules import parse_amz_date
-from sigv4_inspector.core.verify import verify
+from sigv4_inspector.core.verify import settle_post, verify
 
 __all__ = [
     "FlowInspector",
     "Inspection",
+    "access_key_of",
     "fallback_inspection",
     "inspect_request",
     "parse_response",
@@ -115,13 +118,17 @@ def inspect_request(
     credentials_problem: str | None = None,
 ) -> Inspection:
     """Verify (unless a verification is given, e.g. from the streaming path), diagnose and
-    build the record of one request."""
+    build the record of one request. An S3 POST upload verified while it streamed gets its
+    policy evaluated at ``now`` here, and its signature checked if its key became known."""
     v = verification if verification is not None else verify(req, keyring, now=now, auth=auth)
+    if v.post_upload is not None:
+        v = settle_post(v, req, keyring, now)
     forensic: ForensicResult | None = None
     if (
         v.verdict == "invalid"
         and v.reason in ("signature_mismatch", "signed_header_missing")
         and v.credential is not None
+        and v.auth.location != "form"  # the variants are a request's; a policy has none
     ):
         forensic = search(req, v, v.credential)
     ctx = rules.Context(
@@ -182,15 +189,24 @@ class FlowInspector:
     def _inspect(self, cap: FlowCapture) -> Inspection | None:
         req = cap.wire()
         auth = parse_auth(req)  # once per flow; handed down
-        if auth.scheme == "none" and not is_aws_host(req.host):
+        aws_host = is_aws_host(req.host)
+        v = cap.verification
+        # an S3 POST upload authenticates in its form (to AWS or any S3-compatible host):
+        # recognised once the body is read; any other unsigned request to another host is
+        # not AWS traffic
+        if auth.scheme == "none" and not aws_host and v is None and not _may_be_post_upload(req):
             return None
         seen_at = datetime.fromtimestamp(cap.seen_at, UTC)
+        if v is None and auth.scheme == "none":
+            v = verify(req, self.keyring, now=seen_at, auth=auth)
+        if v is not None and v.auth.scheme == "none" and not aws_host:
+            return None
         response = None
         if cap.status is not None:
             response = parse_response(
                 cap.status, decode_fields(cap.response_fields), cap.response_body
             )
-        akid = auth.access_key_id
+        akid = (v.auth if v is not None else auth).access_key_id
         cred = self.keyring.lookup(akid) if akid else None
         issuer = (
             cred.issued_by if cred is not None and cred.source.startswith("learned:sts") else None
@@ -206,7 +222,7 @@ class FlowInspector:
             proxy_changes=cap.proxy_changes,
             token_issuer=issuer,
             client_clock_ok=self._client_clock_ok(cap, req),
-            verification=cap.verification,
+            verification=v,
             auth=auth,
             input_source=cap.input_source,
             limits=cap.limits,
@@ -229,6 +245,36 @@ class FlowInspector:
         ok = any(abs(s) < 60 and cap.seen_at - t < 600 for t, s in hist)
         hist.append((cap.seen_at, skew))
         return ok
+
+
+def _may_be_post_upload(req: WireRequest) -> bool:
+    """A buffered multipart POST that names a ``policy`` field in its first fields: an S3
+    POST upload to an S3-compatible host, perhaps. S3 reads at most 20 KB of fields before
+    the file, so other forms (a large upload to some web site) are not parsed at all."""
+    if form_post_boundary(req.method, req.header("content-type")) is None or not req.body:
+        return False
+    return b"policy" in bytes(memoryview(req.body)[:MAX_KEPT_BYTES]).lower()
+
+
+def access_key_of(cap: FlowCapture) -> str | None:
+    """The access key id a flow is signed with, cheaply (whether it must wait for
+    credentials still loading): the header or query's, a streamed POST upload's, or a
+    buffered POST upload's from the form's first fields (S3 reads at most 20 KB before the
+    file, so the first MAX_KEPT_BYTES are enough)."""
+    if cap.verification is not None:
+        return cap.verification.auth.access_key_id
+    req = cap.wire()
+    auth = parse_auth(req)
+    if auth.scheme != "none":
+        return auth.access_key_id
+    boundary = form_post_boundary(req.method, req.header("content-type"))
+    if boundary is None or not req.body:
+        return None
+    parser = MultipartParser(boundary)
+    parser.feed(memoryview(req.body)[:MAX_KEPT_BYTES])
+    upload = post_upload(parser.finish())
+    akid = upload.access_key_id if upload is not None else None
+    return akid.strip() if akid else None
 
 
 def fallback_inspection(cap: FlowCapture, exc: Exception) -> Inspection | None:

@@ -17,10 +17,14 @@ from base64 import b64encode
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from sigv4_inspector.core.postpolicy import PolicyEvaluation, PostUpload
 
 Scheme = Literal["sigv4", "sigv4a", "sigv2", "none"]
-Location = Literal["header", "query"]
+# "form": an S3 POST upload, whose signing fields and policy are multipart/form-data fields
+Location = Literal["header", "query", "form"]
 Verdict = Literal["valid", "invalid", "unverified", "unsigned"]
 Severity = Literal["error", "warning", "info"]
 
@@ -161,7 +165,10 @@ class Scope:
 
 @dataclass(slots=True)
 class ParsedAuth:
-    """The authentication a request carries, as parsed (not yet verified)."""
+    """The authentication a request carries, as parsed (not yet verified). For an S3 POST
+    upload (``location`` ``form``) it is read from the form's fields: ``signature`` is the
+    form's ``x-amz-signature`` (SigV2: ``signature``), ``session_token`` its
+    ``x-amz-security-token``, ``signed_headers`` empty (reported as null)."""
 
     scheme: Scheme
     location: Location | None
@@ -214,7 +221,7 @@ class ParsedAuth:
             "location": self.location,
             "access_key_id": self.access_key_id,
             "scope": scope,
-            "signed_headers": list(self.signed_headers),
+            "signed_headers": None if self.location == "form" else list(self.signed_headers),
             "payload": self.payload,
         }
 
@@ -278,7 +285,7 @@ class Verification:
     ``reason`` names why a request is ``invalid`` or ``unverified`` (``signature_mismatch``,
     ``signed_header_missing``, ``payload_hash_mismatch``, ``chunk_signature_mismatch``,
     ``aws_chunked_framing``, ``malformed_authorization``, ``unknown_access_key``,
-    ``body_unknown``); ``detail`` carries the evidence. The diagnosis rules turn these facts
+    ``body_unknown``, ``form_unknown``); ``detail`` carries the evidence. The diagnosis rules turn these facts
     into findings. ``credential`` is the one used (never serialised).
     """
 
@@ -302,6 +309,10 @@ class Verification:
     trailers: list[tuple[str, str]] = field(default_factory=list)
     checksums: list[ChecksumResult] = field(default_factory=list)
     signature_ok: bool | None = None
+    # An S3 POST upload (auth.location "form"): the upload as read from the form, and its
+    # policy checked against the form at the request time (None when not evaluated yet).
+    post_upload: PostUpload | None = field(default=None, repr=False)
+    post_policy: PolicyEvaluation | None = field(default=None, repr=False)
 
     @property
     def credential_source(self) -> str | None:

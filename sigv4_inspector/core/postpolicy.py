@@ -129,14 +129,15 @@ from enum import Enum
 from typing import Any
 
 from sigv4_inspector.core.authparse import parse_scope
+from sigv4_inspector.core.canonical import percent_decode
 from sigv4_inspector.core.keys import (
     normal_signature,
     signature_matches,
     signing_key,
     sigv4_signature,
 )
-from sigv4_inspector.core.model import Scope
-from sigv4_inspector.core.multipart import FormField, ParsedForm, parse_form
+from sigv4_inspector.core.model import ParsedAuth, Scope
+from sigv4_inspector.core.multipart import FormField, ParsedForm, form_boundary, parse_form
 
 SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_POLICY_CHARS = 65536  # the whole form before the file is 20 KB; be tolerant, but bounded
@@ -246,6 +247,27 @@ class PostUpload:
         """The field as S3 reads it: values of the same name (any case) joined by ``,``;
         ``None`` when absent. Not expanded."""
         return _joined(self.fields, name)
+
+    def tokens(self) -> tuple[str, ...]:
+        """Every session token the form or the policy holds: each ``x-amz-security-token``
+        field's value (before or after the file) and each condition's value on it."""
+        found = [f.value for f in self.form.fields if f.name.lower() == "x-amz-security-token"]
+        found += [
+            c.value or ""
+            for c in self.conditions
+            if (c.field or "").lower() == "x-amz-security-token"
+        ]
+        return tuple(dict.fromkeys(t for t in found if t))
+
+    def signatures(self) -> tuple[str, ...]:
+        """Every signature field's value the form holds (``x-amz-signature``, ``signature``)."""
+        return tuple(
+            dict.fromkeys(
+                f.value
+                for f in self.form.fields
+                if f.name.lower() in ("x-amz-signature", "signature") and f.value
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -421,6 +443,75 @@ def post_upload(form: ParsedForm) -> PostUpload | None:
         signature=signature,
         security_token=_first(before, "x-amz-security-token"),
     )
+
+
+def form_post_boundary(method: str, content_type: str | None) -> str | None:
+    """The boundary of a request that may be an S3 POST upload: a POST whose Content-Type is
+    ``multipart/form-data`` with a boundary ("Browser-Based Uploads Using POST": the form is
+    sent as ``multipart/form-data``). ``None`` for any other request."""
+    if method.upper() != "POST" or not content_type:
+        return None
+    return form_boundary(content_type)
+
+
+def parsed_auth(upload: PostUpload) -> ParsedAuth:
+    """The upload's authentication as the record reports it (``location`` ``form``):
+    malformed when a signing field S3 requires is missing (named as S3 names it, with a
+    note when it came after the file), when ``x-amz-credential`` is not a scope, or when
+    ``x-amz-algorithm`` is not AWS4-HMAC-SHA256 (the only algorithm S3 accepts for POST,
+    "Creating an HTML Form (Using AWS Signature Version 4)")."""
+    problems: list[str] = []
+    for name in upload.missing_fields:
+        if name.lower() in ("key", "file"):
+            continue  # not signing fields: the policy's conditions and S3 name these
+        late = (
+            " It was sent after the file, where S3 ignores it."
+            if name in upload.misplaced_fields
+            else ""
+        )
+        problems.append(f"Bucket POST must contain a field named '{name}'.{late}")
+    v4 = upload.scheme is PostScheme.SIGV4
+    if v4:
+        if upload.scope_error:
+            problems.append(upload.scope_error)
+        alg = upload.algorithm
+        if alg is not None and alg.strip() != SIGV4_ALGORITHM:
+            problems.append(
+                f"X-Amz-Algorithm is '{alg.strip()[:60]}'; S3 accepts only {SIGV4_ALGORITHM}"
+            )
+    return ParsedAuth(
+        scheme="sigv4" if v4 else "sigv2",
+        location="form",
+        algorithm=(upload.algorithm or "").strip() if v4 else "",
+        access_key_id=(upload.access_key_id or "").strip() or None,
+        scope=upload.scope,
+        signature=upload.signature or "",
+        amz_date=((upload.amz_date or "").strip() or None) if v4 else None,
+        session_token=upload.security_token,
+        error="; ".join(problems) if problems else None,
+        error_detail={"problems": problems} if problems else {},
+    )
+
+
+def post_bucket(host: str, path: str) -> str | None:
+    """The bucket a form is posted to, as S3 reads ``$bucket``: the labels before ``s3``
+    in a virtual-hosted AWS name (``bucket.s3.region.amazonaws.com``), else the path's
+    first segment (path style, and S3-compatible servers); ``None`` when neither names one
+    (a custom domain's root, an access point)."""
+    h = "" if host.startswith("[") else host.split(":", 1)[0].lower().rstrip(".")
+    if h.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        labels = h.split(".")
+        for i, lab in enumerate(labels):
+            if lab in ("s3-accesspoint", "s3-object-lambda") or "accesspoint" in lab:
+                return None
+            if lab == "s3" or lab.startswith("s3-"):
+                if i > 0:
+                    return ".".join(labels[:i])
+                break
+    first = path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
+    if not first:
+        return None
+    return percent_decode(first).decode("utf-8", "replace")[:255]
 
 
 def parse_post_upload(content_type: str, body: bytes | bytearray | memoryview) -> PostUpload | None:

@@ -56,6 +56,16 @@ _XML_HEX = re.compile(rb"<(StringToSignBytes|CanonicalRequestBytes)>[^<]*</\1>")
 _TOKEN_LINE = re.compile(rb"(x-amz-security-token:)([^\s<'\\]+)", re.IGNORECASE)
 _TOKEN_PARAM = re.compile(rb"((?:X-Amz-Security-Token|SecurityToken)=)([^&\s<'\\]+)", re.IGNORECASE)
 _SIG_PARAM = re.compile(rb"((?:X-Amz-Signature|[?&]Signature)=)([^&\s<'\\]+)")
+# An S3 POST upload's form fields (multipart/form-data): the signature, the session token,
+# and the policy, whose base64 names the token in a condition when the form carries one.
+_FORM_FIELD = re.compile(
+    rb'(?i)(content-disposition:[^\r\n]*?\bname="?(x-amz-signature|signature|x-amz-security-token|policy)"?'
+    rb"(?:[;\s][^\r\n]*)?\r\n(?:[^\r\n]+\r\n){0,8}\r\n)([^\r\n]*)"
+)
+# S3's "Policy Condition failed: [\"eq\", \"$x-amz-security-token\", \"...\"]" echoes the token
+_TOKEN_CONDITION = re.compile(
+    rb'(?i)((?:"|&quot;)\$?x-amz-security-token(?:"|&quot;)\s*[,:]\s*(?:"|&quot;))([^"&<\\]+)'
+)
 MAX_BODY_SCAN = 8 << 20
 
 
@@ -126,11 +136,41 @@ def redact_body(body: bytes, extra_secrets: Iterable[str] = ()) -> bytes:
         )
         body = _TOKEN_LINE.sub(lambda m: m.group(1) + b"[redacted-token]", body)
         body = _TOKEN_PARAM.sub(lambda m: m.group(1) + b"[redacted-token]", body)
+        body = _TOKEN_CONDITION.sub(lambda m: m.group(1) + b"[redacted-token]", body)
         body = _SIG_PARAM.sub(lambda m: m.group(1) + fingerprint(m.group(2)).encode(), body)
+    if b"form-data" in body[:65536].lower():
+        # a POST form's fields come before its file (S3 reads at most 20 KB of them): a
+        # large upload's head is enough
+        head = MAX_BODY_SCAN if len(body) > MAX_BODY_SCAN else len(body)
+        body = redact_form_fields(body[:head]) + body[head:]
     for s in extra_secrets:
         if s and len(s) >= 8:
             body = body.replace(s.encode(), b"[redacted]")
     return body
+
+
+def redact_form_fields(body: bytes) -> bytes:
+    """An S3 POST form with its signature fingerprinted, its session token removed and, when
+    it carries a token, its policy replaced by a note (the base64 holds the token)."""
+    has_token = any(
+        m.group(2).lower() == b"x-amz-security-token" for m in _FORM_FIELD.finditer(body)
+    )
+
+    def sub(m: re.Match[bytes]) -> bytes:
+        name, value = m.group(2).lower(), m.group(3)
+        if name == b"policy":
+            if not has_token or not value:
+                return m.group(0)
+            shown = (
+                f"[redacted: the base64 policy ({len(value)} characters, "
+                f"{fingerprint(value)}) names the session token]"
+            )
+            return m.group(1) + shown.encode()
+        if name == b"x-amz-security-token":
+            return m.group(1) + b"[redacted-token]"
+        return m.group(1) + fingerprint(value).encode()
+
+    return _FORM_FIELD.sub(sub, body)
 
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
@@ -167,7 +207,7 @@ _TOKEN_ECHO = re.compile(r"(<(Token-\d+)>)(.*?)(</\2>)", re.S)
 _WEB_IDENTITY = re.compile(r"(WebIdentityToken=)([^&\s\"'<]+)")
 _TOKEN_HEADER = re.compile(
     r"((?:x-aws-ec2-metadata-token|x-amz-security-token|x-amz-federation-token"
-    r"|x-amz-sso[_-]bearer[_-]token)\"?\s*[:=,]\s*\"?)([^\s\"',<&\[][^\s\"',<&]{8,})",
+    r"|x-amz-sso[_-]bearer[_-]token)\"?\s*[:=]\s*\"?)([^\s\"',<&\[][^\s\"',<&]{8,})",
     re.I,
 )
 

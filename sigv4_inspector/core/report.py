@@ -110,6 +110,31 @@ def build_record(**fields: Any) -> dict[str, Any]:
     return build_record_line(**fields)[0]
 
 
+MAX_POLICY_SHOWN = 8192  # characters of a POST upload's base64 policy in string_to_sign
+
+
+def form_string_to_sign(v: Verification) -> str | None:
+    """An S3 POST upload's string to sign as the record shows it: the base64 policy as sent
+    (cut after MAX_POLICY_SHOWN characters, its length kept), or, when the form uses a
+    session token, a placeholder: the policy then names the token in a condition, and
+    base64 is no redaction."""
+    sts = v.string_to_sign
+    up = v.post_upload
+    if sts is None or up is None:
+        return sts
+    tokens = up.tokens()
+    if tokens:
+        token = tokens[0]
+        return (
+            f"[the base64 policy as sent: {len(sts)} characters, {fingerprint(sts)}; not "
+            f"shown, since it holds the session token {redact_token(token)}; its conditions "
+            "are in the findings' evidence]"
+        )
+    if len(sts) > MAX_POLICY_SHOWN:
+        return sts[:MAX_POLICY_SHOWN] + f"... [{len(sts)} characters]"
+    return sts
+
+
 def build_record_line(
     *,
     flow_id: str,
@@ -135,9 +160,10 @@ def build_record_line(
             creq = creq.replace(uri_encode(token), shown).replace(token, shown)
     if v.variant:
         auth["matched_variant"] = v.variant
-    if len(auth["signed_headers"]) > 200:  # 20,000 signed headers: the record names a few
-        n = len(auth["signed_headers"])
-        auth["signed_headers"] = [*auth["signed_headers"][:200], f"... {n - 200} more"]
+    signed = auth.get("signed_headers")
+    if signed and len(signed) > 200:  # 20,000 signed headers: the record names a few
+        auth["signed_headers"] = [*signed[:200], f"... {len(signed) - 200} more"]
+    sts = form_string_to_sign(v) if v.auth.location == "form" else v.string_to_sign
     record, line = _encode(
         {
             "schema": SCHEMA,
@@ -149,7 +175,7 @@ def build_record_line(
             "verdict": v.verdict,
             "credential_source": v.credential_source,
             "canonical_request": creq,
-            "string_to_sign": v.string_to_sign,
+            "string_to_sign": sts,
             "headline": headline.as_dict_short() if headline is not None else None,
             "findings": [f.as_dict() for f in findings],
             "response": response,

@@ -24,7 +24,18 @@ from sigv4_inspector.core.codes import Code
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints, HostInfo, is_aws_host
 from sigv4_inspector.core.learn import is_global_sts_host
 from sigv4_inspector.core.model import Finding, Verification, WireRequest, fingerprint, header_index
-from sigv4_inspector.core.tokens import describe_token, token_format
+from sigv4_inspector.core.postpolicy import (
+    ConditionKind,
+    ConditionResult,
+    Outcome,
+    PolicyErrorKind,
+    PolicyErrorMessage,
+    PolicyEvaluation,
+    PostUpload,
+    find_condition,
+    parse_policy_error,
+)
+from sigv4_inspector.core.tokens import describe_token, redact_token, token_format
 
 if TYPE_CHECKING:
     from sigv4_inspector.core.forensics import ForensicResult
@@ -179,6 +190,8 @@ def facts(ctx: Context) -> set[str]:
         out.add("limits")
     if ctx.input_source == "har":
         out.add("har")
+    if v.post_upload is not None:
+        out.add("post")
     return out
 
 
@@ -283,11 +296,35 @@ def _forensic(ctx: Context, kind: str) -> ForensicResult | None:
 # --- the verification's own outcome -------------------------------------------------------
 
 
-@rule("failed")
+@rule("failed", "post")
 def malformed_authorization(ctx: Context) -> Iterable[Finding]:
+    """The Authorization header, presigned query or S3 POST form's signing fields cannot be
+    parsed; or a POST policy S3 cannot use at all (InvalidPolicyDocument: "Invalid Policy")."""
+    post = _post(ctx)
+    if post is not None and post[0].policy_b64:
+        for problem in post[1].policy_problems[:4]:
+            yield _f(
+                Code.MALFORMED_AUTHORIZATION,
+                "error",
+                f"The POST policy cannot be used: {_scrub(ctx, problem, POST_TEXT_CHARS)} "
+                "(S3 answers 400 InvalidPolicyDocument).",
+                f"Generate the policy with an SDK ({POST_GENERATORS}) rather than by hand; the "
+                "policy is base64 JSON with an ISO 8601 UTC expiration and a list of conditions.",
+                problem=_scrub(ctx, problem, POST_TEXT_CHARS),
+            )
     if ctx.v.reason != "malformed_authorization":
         return
     d = ctx.v.detail
+    if ctx.auth.location == "form":
+        yield _f(
+            Code.MALFORMED_AUTHORIZATION,
+            "error",
+            f"The S3 POST form's signing fields cannot be used: {d.get('error')}",
+            "Send every field the presigned POST returns (url and fields), unchanged and before "
+            f"the file; generate it with an SDK ({POST_GENERATORS}).",
+            problems=d.get("problems"),
+        )
+        return
     yield _f(
         Code.MALFORMED_AUTHORIZATION,
         "error",
@@ -738,6 +775,16 @@ def signature_mismatch(ctx: Context) -> Iterable[Finding]:
     v = ctx.v
     if v.reason != "signature_mismatch" or v.missing_headers:
         return
+    if v.auth.location == "form":
+        yield _f(
+            Code.SIGNATURE_MISMATCH,
+            "error",
+            f"The POST policy's {'SigV2 ' if v.auth.scheme == 'sigv2' else ''}signature recomputed with the secret of {v.auth.access_key_id} ({v.credential_source}) over the policy as sent does not match the form's.",
+            "Check the secret key the presigned POST was generated with, and that the policy and signature fields reach S3 exactly as generated (no re-encoding, no trimmed '=').",
+            signature=fingerprint(v.auth.signature) if v.auth.signature else None,
+            string_to_sign="the base64 policy field as sent",
+        )
+        return
     scheme = "SigV2" if v.auth.scheme == "sigv2" else "signature"
     yield _f(
         Code.SIGNATURE_MISMATCH,
@@ -753,6 +800,21 @@ def signature_mismatch(ctx: Context) -> Iterable[Finding]:
 def secret_mismatch(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
     server_creq = getattr(se, "canonical_request", None) if se else None
+    server_sts = getattr(se, "string_to_sign", None) if se else None
+    if (
+        ctx.auth.location == "form"
+        and server_sts
+        and server_sts == ctx.v.string_to_sign
+        and ctx.v.verdict == "invalid"
+        and ctx.v.reason == "signature_mismatch"
+    ):
+        yield _f(
+            Code.SECRET_MISMATCH,
+            "error",
+            "S3 signed the same policy as the proxy saw (its StringToSign is the policy as sent), yet the signature differs: the secret that signed the POST is not the one known here for this key.",
+            "Check the secret key the presigned POST was generated with (rotated? stray whitespace or newline?) and that the access key id and secret belong together.",
+            basis="server-echo",
+        )
     if (
         server_creq
         and server_creq == ctx.v.canonical_request
@@ -812,6 +874,9 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
     if v.reason == "body_unknown":
         msg = "The signature covers the body's SHA-256 and the body was not kept (streamed, or not stored), so it was not checked."
         fix = "Keep bodies (leave stream_large_bodies unset, or set store_streamed_bodies) to check such requests."
+    elif v.reason == "form_unknown":
+        msg = f"This multipart/form-data POST to {ctx.req.host} may be an S3 POST upload, but its body was not seen (streamed untapped, or not kept), so its policy and signature were not read."
+        fix = "Leave sigv4_stream_verify on (the default) so streamed uploads are read as they pass, or keep bodies."
     elif v.reason == "internal_error":
         msg = f"The check failed inside the inspector ({v.detail.get('error') or 'internal error'}); traffic was not affected."
         fix = "Report it with a bug-report bundle (sigv4.bundle)."
@@ -824,7 +889,15 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
 @rule("body_unchecked")
 def payload_not_verified(ctx: Context) -> Iterable[Finding]:
     note = ctx.v.body_unchecked
-    if note and ctx.v.verdict == "valid":
+    if note and ctx.v.verdict == "valid" and ctx.auth.location == "form":
+        yield _f(
+            Code.PAYLOAD_NOT_VERIFIED,
+            "warning",
+            f"The upload's file was not seen whole ({note}): the verdict covers the policy and its signature, and the file's size was not checked against content-length-range.",
+            "Leave sigv4_stream_verify on (the default) to read streamed uploads, or keep the body.",
+            reason=note,
+        )
+    elif note and ctx.v.verdict == "valid":
         yield _f(
             Code.PAYLOAD_NOT_VERIFIED,
             "warning",
@@ -836,6 +909,32 @@ def payload_not_verified(ctx: Context) -> Iterable[Finding]:
 
 @rule()
 def unsigned_payload(ctx: Context) -> Iterable[Finding]:
+    """Also every S3 POST upload's: its signature covers the policy, not the file; the
+    finding carries the decoded policy and each condition's outcome (the record's evidence
+    of the policy, read by the AWS Signature view)."""
+    up = ctx.v.post_upload
+    if up is not None:
+        file = up.form.file
+        yield _f(
+            Code.UNSIGNED_PAYLOAD,
+            "info",
+            "The uploaded file is not covered by the signature: a POST upload signs its policy, whose conditions constrain the form"
+            + (f" (the file: {file.size} bytes)." if file is not None else "."),
+            "",
+            payload="form-file",
+            file=None
+            if file is None
+            else {
+                "filename": _scrub(ctx, file.filename),
+                "content_type": _scrub(ctx, file.content_type),
+                "size": file.size,
+                "complete": file.complete,
+            },
+            policy=_policy_evidence(ctx, up, ctx.v.post_policy)
+            if ctx.v.post_policy is not None
+            else None,
+        )
+        return
     p = ctx.v.payload_line or ctx.auth.payload or ""
     if p in ("UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"):
         yield _f(
@@ -849,7 +948,7 @@ def unsigned_payload(ctx: Context) -> Iterable[Finding]:
 
 @rule("unsigned")
 def unsigned_request(ctx: Context) -> Iterable[Finding]:
-    if ctx.auth.scheme == "none":
+    if ctx.auth.scheme == "none" and ctx.v.verdict == "unsigned":
         yield _f(
             Code.UNSIGNED_REQUEST,
             "info",
@@ -863,10 +962,17 @@ def unsigned_request(ctx: Context) -> Iterable[Finding]:
 
 @rule("sigv2")
 def sigv2_deprecated(ctx: Context) -> Iterable[Finding]:
+    """Also S3 POST forms signed with SigV2 (AWSAccessKeyId and signature fields): botocore
+    still generates those by default for the S3 regions that accepted SigV2 unless the
+    client sets signature_version='s3v4' (botocore/client.py ``_default_s3_presign_to_sigv2``,
+    tests/clients/postpolicy/boto3_post.py)."""
     if ctx.auth.scheme != "sigv2":
         return
     ua = _user_agent(ctx)
-    if ua.lower().startswith("boto/2") or "boto/2." in ua.lower():
+    form = ctx.auth.location == "form"
+    if form:
+        fix = "Generate the presigned POST with SigV4: boto3 Config(signature_version='s3v4') (boto3 signs presigned POSTs with SigV2 by default in us-east-1, us-west-1, us-west-2, eu-west-1, ap-northeast-1 and sa-east-1), JS SDK v2 signatureVersion: 'v4'."
+    elif ua.lower().startswith("boto/2") or "boto/2." in ua.lower():
         fix = "Upgrade boto 2 to >= 2.49 and set '[s3] use-sigv4 = True' (or S3_USE_SIGV4=True), or move to boto3."
     elif "botocore" in ua.lower() or "boto3" in ua.lower():
         fix = "Create the client with Config(signature_version='s3v4') (or remove signature_version='s3' from the config/profile)."
@@ -878,10 +984,15 @@ def sigv2_deprecated(ctx: Context) -> Iterable[Finding]:
     }.get(ctx.v.verdict, "")
     se = _server_error(ctx)
     confirmed = se is not None and _classify(se) == "sigv2_rejected"
+    what = (
+        "This S3 POST form is signed with Signature Version 2 (AWSAccessKeyId and signature fields)"
+        if form
+        else "The request uses Signature Version 2"
+    )
     yield _f(
         Code.SIGV2_DEPRECATED,
         "error",
-        f"The request uses Signature Version 2{ok}, which S3 regions opened after 2014, China regions and new buckets refuse"
+        f"{what}{ok}, which S3 regions opened after 2014, China regions and new buckets refuse"
         + (" (the server said so: use AWS4-HMAC-SHA256)." if confirmed else "."),
         fix,
         user_agent=ua[:120],
@@ -971,7 +1082,18 @@ def s3_content_sha256_missing(ctx: Context) -> Iterable[Finding]:
 @rule()
 def security_token_missing(ctx: Context) -> Iterable[Finding]:
     akid = ctx.auth.access_key_id or ""
-    if akid.startswith("ASIA") and not ctx.auth.session_token:
+    if akid.startswith("ASIA") and not ctx.auth.session_token and ctx.auth.location == "form":
+        # "If the request is using session credentials, it requires one x-amz-security-token
+        # form" field, which the policy must then cover (AWS, "Creating HTML Forms")
+        yield _f(
+            Code.SECURITY_TOKEN_MISSING,
+            "error",
+            f"The temporary access key {akid} signs this POST upload, but the form sends no x-amz-security-token field.",
+            "Send the x-amz-security-token field the presigned POST returns (generate it with the session's credentials: every SDK then adds the field and its policy condition).",
+            access_key_id=akid,
+            where="form",
+        )
+    elif akid.startswith("ASIA") and not ctx.auth.session_token:
         yield _f(
             Code.SECURITY_TOKEN_MISSING,
             "error",
@@ -1421,6 +1543,376 @@ def input_lost_bytes(ctx: Context) -> Iterable[Finding]:
     )
 
 
+# --- S3 POST uploads ----------------------------------------------------------------------
+# A browser upload's signature covers the base64 policy; S3 then checks the policy's
+# expiration and conditions against the form (postpolicy.py cites the evidence for each
+# rule: AWS's "Creating a POST Policy" and S3's answers quoted in public issues). The
+# findings below say what S3 will answer, in its words, and, when S3 has answered "Invalid
+# according to Policy: ...", whether its answer and the evaluation here agree.
+
+# The record stays under 64 KiB whatever the form (report.md): so many findings per kind,
+# conditions and names in the policy's evidence, characters per value shown.
+MAX_POST_FINDINGS = 10  # failed conditions
+MAX_POST_EXTRA = 5  # extra fields (S3 names one per answer)
+MAX_POST_CONDITIONS = 24  # conditions in the policy's evidence
+MAX_POST_NAMES = 16  # names in its lists
+POST_NAME_CHARS = 60
+POST_VALUE_CHARS = 100
+POST_TEXT_CHARS = 160
+POST_GENERATORS = (
+    "boto3 generate_presigned_post, @aws-sdk/s3-presigned-post, Aws::S3::PresignedPost"
+)
+
+
+def _post(ctx: Context) -> tuple[PostUpload, PolicyEvaluation] | None:
+    v = ctx.v
+    if v.post_upload is None or v.post_policy is None:
+        return None
+    return v.post_upload, v.post_policy
+
+
+def _post_secrets(ctx: Context) -> list[tuple[str, str]]:
+    """Values a POST finding must never show, and what shows instead: the session tokens
+    (the form's and any the policy names) and the client's signature."""
+    out: list[tuple[str, str]] = []
+    up = ctx.v.post_upload
+    tokens = {ctx.auth.session_token or "", *(up.tokens() if up is not None else ())}
+    for t in sorted(tokens, key=len, reverse=True):  # a longer one first: it may hold another
+        if len(t) >= 8:
+            out.append((t, f"[token {redact_token(t)}]"))
+    sigs = {ctx.auth.signature or "", *(up.signatures() if up is not None else ())}
+    for sig in sorted(sigs, key=len, reverse=True):
+        if len(sig) >= 8:
+            out.append((sig, f"[signature {fingerprint(sig)}]"))
+    return out
+
+
+def _scrub(ctx: Context, text: str | None, limit: int = POST_VALUE_CHARS) -> str | None:
+    """A value from the form or the policy as a finding may show it: tokens and the
+    signature replaced, then cut to ``limit`` characters (the length kept)."""
+    if text is None:
+        return None
+    for secret, shown in _post_secrets(ctx):
+        if secret in text:
+            text = text.replace(secret, shown)
+    if len(text) > limit:
+        text = text[:limit] + f"... [{len(text)} characters]"
+    return text
+
+
+def _post_echo(ctx: Context) -> PolicyErrorMessage | None:
+    """S3's answer to this upload, read ("Invalid according to Policy: ...",
+    EntityTooLarge/Small, InvalidPolicyDocument); None when it said nothing of the kind."""
+    se = _server_error(ctx)
+    if se is None or ctx.v.post_upload is None:
+        return None
+    try:
+        return parse_policy_error(getattr(se, "message", None) or "")
+    except Exception:
+        return None
+
+
+def _shown(value: str) -> str:
+    return value if value.strip() and value == value.strip() else repr(value)
+
+
+def _condition_failure(ctx: Context, r: ConditionResult) -> tuple[str, str]:
+    """(message, fix) for one failed condition, naming the condition as S3 prints it and the
+    value the form sent."""
+    cond = r.condition
+    s3_form = _scrub(ctx, cond.s3_form, POST_TEXT_CHARS) or ""
+    field = _scrub(ctx, r.field, POST_NAME_CHARS) or ""
+    expected = _scrub(ctx, cond.value) or ""
+    sent = _scrub(ctx, r.value_sent)
+    says = f"S3 answers: Invalid according to Policy: Policy Condition failed: {s3_form}"
+    up = ctx.v.post_upload
+    late = up is not None and any(
+        f.name.lower() == (r.field or "").lower() for f in up.ignored_fields
+    )
+    if cond.kind is ConditionKind.CONTENT_LENGTH_RANGE:
+        if r.s3_code in ("EntityTooLarge", "EntityTooSmall"):
+            return (
+                f"The file is {r.value_sent} bytes; the policy's content-length-range allows "
+                f"{cond.minimum} to {cond.maximum} bytes (S3 answers {r.s3_code}).",
+                f"Upload a file of {cond.minimum} to {cond.maximum} bytes, or generate the "
+                "policy with a content-length-range that allows this size.",
+            )
+        return (
+            f"The policy condition {s3_form} cannot be met: {r.reason}. {says}.",
+            "Generate the policy with numeric content-length-range bounds "
+            "(['content-length-range', 1, 10485760]).",
+        )
+    if not cond.has_dollar:
+        return (
+            f"The policy condition {s3_form} names '{field}' without '$', which S3 never "
+            f"satisfies. {says}.",
+            f'Write the condition with the field as "${field}".',
+        )
+    if field.lower() == "bucket" and sent is not None:
+        return (
+            f"The form is posted to bucket {_shown(sent)}; the policy allows only "
+            f"{_shown(expected)}. {says}.",
+            "Post the form to the URL the presigned POST returned, or generate the POST "
+            "for this bucket.",
+        )
+    if sent is None:
+        where = (
+            "it was sent after the file, where S3 ignores it"
+            if late
+            else "the form has no such field before the file"
+        )
+        return (
+            f"The policy requires the field {field}, but {where}. {says}.",
+            f"Send the field {field} before the file, with the value the presigned POST's "
+            "fields give (send every field it returns, the file last).",
+        )
+    if cond.kind is ConditionKind.STARTS_WITH:
+        what = (
+            "each item of the list to start with"
+            if field.lower() == "content-type" and "," in (r.value_sent or "")
+            else "a value starting with"
+        )
+        return (
+            f"{field}: the upload form sent {_shown(sent)}; the policy allows only {what} "
+            f"{_shown(expected)}. {says}.",
+            f"Send a {field} that starts with {_shown(expected)}, or generate the policy "
+            "with the prefix the form sends.",
+        )
+    if field.lower() == "content-type":
+        major = expected.split("/", 1)[0]
+        fix = (
+            f"Set the form's Content-Type field to {_shown(expected)}, the value the POST was "
+            "generated with (not the file's own type), or generate it with "
+            f"['starts-with', '$Content-Type', '{major}/'] to allow any {major} type."
+        )
+    else:
+        fix = (
+            f"Send {field} exactly as the presigned POST's fields give it "
+            f"({_shown(expected)}), or generate the policy with the value the form sends."
+        )
+    return (
+        f"{field}: the upload form sent {_shown(sent)}; the policy allows only "
+        f"{_shown(expected)}. {says}.",
+        fix,
+    )
+
+
+def _condition_evidence(ctx: Context, r: ConditionResult) -> dict[str, Any]:
+    return {
+        "condition": _scrub(ctx, r.condition.s3_form, POST_TEXT_CHARS),
+        "outcome": r.outcome.value,
+        "field": _scrub(ctx, r.field, POST_NAME_CHARS),
+        "value_sent": _scrub(ctx, r.value_sent),
+        "reason": _scrub(ctx, r.reason, POST_TEXT_CHARS),
+    }
+
+
+@rule("post")
+def post_policy_expired(ctx: Context) -> Iterable[Finding]:
+    """The policy's expiration against the request time (never the proxy's clock)."""
+    post = _post(ctx)
+    if post is None:
+        return
+    _, ev = post
+    echo = _post_echo(ctx)
+    server = echo is not None and echo.kind is PolicyErrorKind.EXPIRED
+    exp = ev.expiration
+    fix = (
+        "Generate the presigned POST closer to the upload, or with a longer expiration "
+        "(boto3 ExpiresIn, JS Expires, Ruby signature_expiration)."
+    )
+    if ev.expired and exp is not None:
+        yield _f(
+            Code.POST_POLICY_EXPIRED,
+            "error",
+            f"The POST policy expired at {exp.isoformat()}, {_ago(ctx.now - exp)} before "
+            "this upload was sent; S3 answers: Invalid according to Policy: Policy expired.",
+            fix,
+            expiration=exp.isoformat(),
+            request_time=ctx.now.isoformat(),
+            expired_seconds=int((ctx.now - exp).total_seconds()),
+            server_confirms=server,
+            basis="local and server" if server else "local",
+        )
+    elif server and echo is not None:
+        left = f" at {exp.isoformat()}, {_ago(exp - ctx.now)} after" if exp else " later than"
+        yield _f(
+            Code.POST_POLICY_EXPIRED,
+            "error",
+            "S3 says the POST policy expired, while here it expires"
+            f"{left} the request time ({ctx.now.isoformat()}): the server's clock is ahead "
+            "of this one, or the upload took that long to arrive (S3 and the local "
+            "evaluation disagree).",
+            fix + " Check the clock of the machine that generated it.",
+            expiration=exp.isoformat() if exp else None,
+            request_time=ctx.now.isoformat(),
+            server_confirms=True,
+            basis="server",
+            local_outcome="not expired" if ev.expired is False else "unknown",
+            agree=False,
+            server_message=echo.message[:300],
+        )
+
+
+@rule("post")
+def post_policy_condition_failed(ctx: Context) -> Iterable[Finding]:
+    """One finding per failed condition, and the condition S3 named when the evaluation
+    here did not find it failed."""
+    post = _post(ctx)
+    if post is None:
+        return
+    _, ev = post
+    echo = _post_echo(ctx)
+    named: ConditionResult | None = None
+    if echo is not None and echo.kind is PolicyErrorKind.CONDITION_FAILED:
+        named = find_condition(ev, echo)
+        said_field = (echo.condition.field or "").lower() if echo.condition else ""
+        if named is None and said_field == "x-amz-security-token":
+            # the echo's token value is redacted when read (servererror): match the field
+            named = next(
+                (r for r in ev.results if (r.field or "").lower() == said_field),
+                None,
+            )
+    failed = [r for r in ev.results if r.outcome is Outcome.FAILED]
+    size_said = echo is not None and echo.kind is PolicyErrorKind.ENTITY_SIZE
+    for i, r in enumerate(failed[:MAX_POST_FINDINGS]):
+        msg, fix = _condition_failure(ctx, r)
+        confirms = r is named or (
+            size_said and r.condition.kind is ConditionKind.CONTENT_LENGTH_RANGE
+        )
+        more = len(failed) - MAX_POST_FINDINGS if i == MAX_POST_FINDINGS - 1 else 0
+        yield _f(
+            Code.POST_POLICY_CONDITION_FAILED,
+            "error",
+            msg,
+            fix,
+            condition=_scrub(ctx, r.condition.s3_form, POST_TEXT_CHARS),
+            field=_scrub(ctx, r.field, POST_NAME_CHARS),
+            value_sent=_scrub(ctx, r.value_sent),
+            expected=_scrub(ctx, r.condition.value)
+            if r.condition.kind is not ConditionKind.CONTENT_LENGTH_RANGE
+            else [r.condition.minimum, r.condition.maximum],
+            s3_code=r.s3_code,
+            reason=_scrub(ctx, r.reason, POST_TEXT_CHARS),
+            server_confirms=confirms,
+            basis="local and server" if confirms else "local",
+            **({"more_failed": more} if more > 0 else {}),
+        )
+    if (
+        echo is not None
+        and echo.kind is PolicyErrorKind.CONDITION_FAILED
+        and (named is None or named.outcome is not Outcome.FAILED)
+    ):
+        said = echo.message.partition("Policy Condition failed:")[2].strip() or echo.message
+        said = _scrub(ctx, said, POST_TEXT_CHARS) or ""
+        if named is None:
+            local = "that condition is not in the policy as read here"
+        else:
+            sent = _scrub(ctx, named.value_sent)
+            name = _scrub(ctx, named.field, POST_NAME_CHARS)
+            local = f"here the form satisfies it ({name} = {_shown(sent or '')})"
+        yield _f(
+            Code.POST_POLICY_CONDITION_FAILED,
+            "error",
+            f"S3 says the policy condition {said} failed, but {local}: S3 and the local "
+            "evaluation disagree (a hop may have changed the form, or S3 reads it another way).",
+            "Compare the form as sent (this flow's request) with what reached S3; send the "
+            "fields exactly as the presigned POST gives them.",
+            condition=said,
+            field=_scrub(ctx, echo.condition.field, POST_NAME_CHARS) if echo.condition else None,
+            value_sent=_scrub(ctx, named.value_sent) if named is not None else None,
+            server_confirms=True,
+            basis="server",
+            local_outcome=named.outcome.value if named is not None else "not-found",
+            agree=False,
+        )
+    if (
+        size_said
+        and echo is not None
+        and not any(r.condition.kind is ConditionKind.CONTENT_LENGTH_RANGE for r in failed)
+    ):
+        yield _f(
+            Code.POST_POLICY_CONDITION_FAILED,
+            "error",
+            f"S3 refused the file's size ({echo.message[:120]}), but here the file "
+            f"({ctx.v.post_upload.file_size if ctx.v.post_upload else None} bytes) satisfies "
+            "the policy's content-length-range: S3 and the local evaluation disagree.",
+            "Check that the file reached S3 unchanged (a hop that re-encodes the body).",
+            condition="content-length-range",
+            server_confirms=True,
+            basis="server",
+            agree=False,
+        )
+
+
+@rule("post")
+def post_policy_extra_field(ctx: Context) -> Iterable[Finding]:
+    """Form fields that no condition covers (S3 names one per answer, lower-cased)."""
+    post = _post(ctx)
+    if post is None:
+        return
+    up, ev = post
+    echo = _post_echo(ctx)
+    said = (
+        [n.lower() for n in echo.extra_fields]
+        if echo is not None and echo.kind is PolicyErrorKind.EXTRA_FIELDS
+        else []
+    )
+    local = {n.lower() for n in ev.extra_fields}
+    for sent_name in ev.extra_fields[:MAX_POST_EXTRA]:
+        confirms = sent_name.lower() in said
+        name = _scrub(ctx, sent_name, POST_NAME_CHARS) or ""
+        yield _f(
+            Code.POST_POLICY_EXTRA_FIELD,
+            "error",
+            f"The form field {name} is covered by no policy condition; S3 answers: Invalid "
+            f"according to Policy: Extra input fields: {name.lower()}.",
+            f"Remove {name} from the form (or name it x-ignore-{name}), or generate the POST "
+            f"with a condition for it (Conditions: ['starts-with', '${name}', ''] allows any value).",
+            field=name,
+            value_sent=_scrub(ctx, up.value(sent_name)),
+            server_confirms=confirms,
+            basis="local and server" if confirms else "local",
+        )
+    for said_name in said[:MAX_POST_EXTRA]:
+        if said_name in local:
+            continue
+        name = _scrub(ctx, said_name, POST_NAME_CHARS) or ""
+        yield _f(
+            Code.POST_POLICY_EXTRA_FIELD,
+            "error",
+            f"S3 says the form field {name} is covered by no policy condition, but here the "
+            "policy covers it or the form does not carry it: S3 and the local evaluation disagree.",
+            f"Compare the form that reached S3 with this flow's request; remove {name} or add "
+            "a condition for it.",
+            field=name,
+            server_confirms=True,
+            basis="server",
+            agree=False,
+        )
+
+
+def _policy_evidence(ctx: Context, up: PostUpload, ev: PolicyEvaluation) -> dict[str, Any]:
+    """The decoded policy and each condition's outcome against the form, bounded."""
+    results = ev.results[:MAX_POST_CONDITIONS]
+    return {
+        "expiration": ev.expiration.isoformat() if ev.expiration else None,
+        "request_time": ctx.now.isoformat(),
+        "expired": ev.expired,
+        "conditions": [_condition_evidence(ctx, r) for r in results],
+        "conditions_total": len(ev.results),
+        "extra_fields": [_scrub(ctx, n, POST_NAME_CHARS) for n in ev.extra_fields[:MAX_POST_NAMES]],
+        "ignored_fields": [
+            _scrub(ctx, n, POST_NAME_CHARS) for n in ev.ignored_fields[:MAX_POST_NAMES]
+        ],
+        "missing_fields": list(ev.missing_fields),
+        "problems": [_scrub(ctx, p, POST_TEXT_CHARS) for p in ev.policy_problems[:4]],
+        "fields_too_large": ev.fields_too_large,
+        "file_parts": ev.file_parts,
+        "security_token_missing": ev.security_token_missing,
+    }
+
+
 # --- the server's answer ------------------------------------------------------------------
 
 
@@ -1460,6 +1952,7 @@ SERVER_FIXES = {
     "transfer_encoding_unsupported": "Give the client a body of known length (Content-Length).",
     "sigv2_rejected": "Switch the client to Signature Version 4 (signature_version='s3v4').",
     "missing_authentication": "Give the client credentials, or call the right endpoint (a wrong path or stage answers 'Missing Authentication Token' too).",
+    "post_policy_rejected": "Make the form satisfy its POST policy (the findings above name the condition and the value sent), or generate the policy for the form the browser sends.",
 }
 
 
@@ -1479,6 +1972,9 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
             )
         return
     cls = _classify(se)
+    post = _post_echo(ctx)
+    if post is not None:
+        cls = "post_policy_rejected"  # EntityTooLarge/Small too: the policy's size range
     if cls in ("permission_denied", "other"):
         return
     code = getattr(se, "code", None)
@@ -1490,6 +1986,18 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
         if region
         else SERVER_FIXES.get(cls, "Fix the cause named in this record's findings.")
     )
+    extra: dict[str, Any] = {}
+    if post is not None:
+        extra["post_policy"] = {
+            "kind": post.kind.value,
+            "condition": _scrub(
+                ctx, post.message.partition("Policy Condition failed:")[2].strip(), POST_TEXT_CHARS
+            )
+            if post.condition is not None
+            else None,
+            "extra_fields": list(post.extra_fields[:8]),
+            "detail": _scrub(ctx, post.detail, POST_TEXT_CHARS),
+        }
     yield _f(
         Code.SERVER_REJECTED,
         "error",
@@ -1497,6 +2005,7 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
         fix,
         classification=cls,
         **_server_evidence(ctx, se),
+        **extra,
     )
 
 
@@ -1504,7 +2013,7 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
 def permission_denied(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
     resp = ctx.response
-    if resp is None:
+    if resp is None or _post_echo(ctx) is not None:  # a POST policy's refusal, not IAM's
         return
     if se is not None:
         if _classify(se) != "permission_denied" and not (
@@ -1589,12 +2098,15 @@ def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
     if _classify(se) != "signature_mismatch":
         return
     suspects = []
+    if ctx.auth.location == "form":
+        suspects.append("the form body (its policy or signature field re-encoded by a hop)")
     if "host" in ctx.auth.signed_headers:
         suspects.append(f"Host '{ctx.req.host}' (a hop adding or removing the port)")
     for h in ctx.auth.signed_headers:
         if h in HOP_BY_HOP or h in VOLATILE or h == "content-type":
             suspects.append(f"signed header '{h}'")
-    suspects.append("the path (a prefix stripped or re-encoded)")
+    if ctx.auth.location != "form":
+        suspects.append("the path (a prefix stripped or re-encoded)")
     hop = None
     if ctx.response:
         hop = (

@@ -66,6 +66,7 @@ CLASSIFICATIONS = (
     "transfer_encoding_unsupported",
     "sigv2_rejected",
     "missing_authentication",
+    "post_policy_rejected",
     "permission_denied",
     "other",
 )
@@ -234,6 +235,8 @@ def normalize_code(value: str | None) -> str | None:
 
 _SECRET_LINE = re.compile(r"(?im)^(x-amz-security-token|x-amz-access-token)(:)([^\r\n]*)$")
 _SECRET_QUERY = re.compile(r"(?i)(X-Amz-Security-Token|X-Amz-Signature)(=)([^&\s'\"<]+)")
+# an S3 POST policy condition on the token, echoed in "Policy Condition failed: [...]"
+_SECRET_CONDITION = re.compile(r'(?i)("\$?x-amz-security-token"\s*[,:]\s*")([^"\\]+)')
 
 
 def _redact_match(m: re.Match[str]) -> str:
@@ -253,6 +256,7 @@ def redact_secrets(text: str | None) -> str | None:
     if "-token" not in text.lower() and "signature=" not in text.lower():
         return text
     text = _SECRET_LINE.sub(_redact_match, text)
+    text = _SECRET_CONDITION.sub(lambda m: m.group(1) + redact_token(m.group(2)), text)
     return _SECRET_QUERY.sub(_redact_match, text)
 
 
@@ -733,6 +737,15 @@ def classify(err: ServerError) -> str:
         header == "transfer-encoding" or "transfer-encoding" in msg
     ):
         return "transfer_encoding_unsupported"
+    # S3 POST uploads: AccessDenied "Invalid according to Policy: ..." (aws/aws-sdk-js#1983,
+    # CulturalMe/meteor-slingshot#80) and InvalidPolicyDocument "Invalid Policy: ..."
+    # (benefitcloud/ember-uploader#43): the form fails its policy, not an IAM policy
+    if (
+        "invalid according to policy" in msg
+        or code == "invalidpolicydocument"
+        or msg.startswith("invalid policy:")
+    ):
+        return "post_policy_rejected"
     if "signature expired" in msg or "signature not yet current" in msg:
         return "clock_skew"
     presigned = err.expires is not None or "X-Amz-Expires" in err.extra

@@ -5,11 +5,18 @@ fed incrementally (``feed`` per body chunk, ``finish`` at the end), so streamed 
 verified with bounded memory: the body is never kept, only hashes, checksums and the
 aws-chunked chain state.
 
+An S3 POST upload (a ``multipart/form-data`` POST without header or query authentication)
+is read the same way: the body goes through the incremental multipart parser
+(:mod:`sigv4_inspector.core.multipart`, which keeps the form fields and counts the file),
+then :func:`verify_post` checks the signature over the base64 policy and evaluates the
+policy (:mod:`sigv4_inspector.core.postpolicy`). Buffered or streamed, it is one code.
+
 Signatures computed here are compared in constant time and never returned or logged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable
@@ -29,6 +36,19 @@ from sigv4_inspector.core.model import (
     Verification,
     WireRequest,
 )
+from sigv4_inspector.core.multipart import MultipartParser
+from sigv4_inspector.core.postpolicy import (
+    ConditionKind,
+    Outcome,
+    PolicyEvaluation,
+    PostUpload,
+    evaluate,
+    form_post_boundary,
+    parsed_auth,
+    post_bucket,
+    post_upload,
+    verify_post_signature,
+)
 from sigv4_inspector.core.sigv2 import verify_sigv2
 
 STREAMING_SIGNED = {
@@ -39,6 +59,7 @@ STREAMING_SIGNED = {
 }
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+FORM_SLICE = 1 << 20  # a buffered form is fed to the parser in slices: bounded copies
 
 Checker = Callable[[str, str], bool]
 
@@ -212,6 +233,8 @@ class VerifySession:
         self.token_outside_signature = token_outside_signature
         self.auth = auth if auth is not None else parse_auth(req)
         self.cred: Credential | None = None
+        self._keyring = keyring
+        self._form: MultipartParser | None = None  # a possible S3 POST upload
         self.body_seen = 0
         self.body_known = True
         self._raw_hash: Any = None
@@ -232,7 +255,12 @@ class VerifySession:
 
     def _setup(self, keyring: Keyring) -> None:
         auth = self.auth
-        if auth.scheme == "none" or auth.malformed or not auth.access_key_id:
+        if auth.scheme == "none":
+            boundary = form_post_boundary(self.req.method, self.req.header("content-type"))
+            if boundary is not None:
+                self._form = MultipartParser(boundary)
+            return
+        if auth.malformed or not auth.access_key_id:
             return
         self.cred = keyring.lookup(auth.access_key_id)
         if auth.scheme == "sigv2":
@@ -269,6 +297,15 @@ class VerifySession:
             return
         try:
             self.body_seen += len(data)
+            form = self._form
+            if form is not None:
+                if len(data) <= FORM_SLICE:
+                    form.feed(data)
+                else:
+                    view = memoryview(data)
+                    for i in range(0, len(view), FORM_SLICE):
+                        form.feed(view[i : i + FORM_SLICE])
+                return
             if self._raw_hash is not None:
                 self._raw_hash.update(data)
             if self._decoder is None:
@@ -327,7 +364,9 @@ class VerifySession:
         auth = self.auth
         if self._decoder is not None and self.body_known:
             self._on_events(self._decoder.finish())
-        if auth.scheme == "none":
+        if auth.scheme == "none" and self._form is not None and not self._error:
+            return self._finish_form(self._form)
+        if auth.scheme == "none" and not self._error:
             return Verification(verdict="unsigned", auth=auth)
         if auth.malformed:
             return Verification(
@@ -346,6 +385,28 @@ class VerifySession:
         if auth.scheme == "sigv2":
             return self._finish_sigv2()
         return self._finish_sigv4()
+
+    def _finish_form(self, parser: MultipartParser) -> Verification:
+        """A multipart POST: an S3 POST upload when its form carries a policy and signing
+        fields, else an unsigned request. A body not seen at all (streamed untapped, not
+        kept) cannot be read: ``unverified`` with ``form_unknown``."""
+        form = parser.finish()
+        upload = post_upload(form)
+        if upload is None:
+            if not self.body_known:
+                return Verification(
+                    verdict="unverified",
+                    auth=self.auth,
+                    reason="form_unknown",
+                    detail={
+                        "error": "a multipart/form-data POST whose body was not seen: "
+                        "an S3 POST upload's policy and signature are in the body",
+                        "bytes_seen": self.body_seen,
+                    },
+                )
+            return Verification(verdict="unsigned", auth=self.auth)
+        whole = self.body_known and (form.file is None or form.file.complete)
+        return verify_post(upload, self.req, self._keyring, now=self.now, file_seen=whole)
 
     def _finish_sigv2(self) -> Verification:
         auth, cred = self.auth, self.cred
@@ -592,6 +653,92 @@ class VerifySession:
             v.verdict = "valid"
 
 
+def policy_evaluation(
+    upload: PostUpload, req: WireRequest, now: datetime, *, file_seen: bool = True
+) -> PolicyEvaluation:
+    """The upload's policy checked against its form at ``now`` (the request time), with
+    ``$bucket`` from the URL. When the file was not seen whole (a streamed body given up,
+    a client that stopped), its size is unknown: content-length-range is not decided."""
+    ev = evaluate(upload, post_bucket(req.host, req.path), now)
+    if file_seen:
+        return ev
+    results = tuple(
+        dataclasses.replace(
+            r,
+            outcome=Outcome.NOT_APPLICABLE,
+            value_sent=None,
+            reason="the file was not seen whole, so its size is not known",
+            s3_code=None,
+        )
+        if r.condition.kind is ConditionKind.CONTENT_LENGTH_RANGE
+        else r
+        for r in ev.results
+    )
+    return dataclasses.replace(ev, results=results)
+
+
+def verify_post(
+    upload: PostUpload,
+    req: WireRequest,
+    keyring: Keyring,
+    *,
+    now: datetime | None,
+    file_seen: bool = True,
+) -> Verification:
+    """Verify an S3 POST upload: ``valid`` when the form's signature is the one the known
+    secret gives over the base64 policy as sent (SigV4: the scope's signing key; SigV2:
+    HMAC-SHA1), the string to sign being that policy. The policy is evaluated at ``now``
+    (``post_policy``; None when ``now`` is not given). Never returns a computed signature."""
+    auth = parsed_auth(upload)
+    v = Verification(
+        verdict="unverified",
+        auth=auth,
+        string_to_sign=upload.string_to_sign,
+        post_upload=upload,
+        post_policy=None
+        if now is None
+        else policy_evaluation(upload, req, now, file_seen=file_seen),
+    )
+    if not file_seen:
+        v.body_unchecked = "the file was not seen whole, so its size was not checked"
+    if auth.malformed:
+        v.verdict, v.reason = "invalid", "malformed_authorization"
+        v.detail = {"error": auth.error, **auth.error_detail}
+        v.signature_ok = False
+        return v
+    cred = keyring.lookup(auth.access_key_id) if auth.access_key_id else None
+    if cred is None:
+        v.reason = "unknown_access_key"
+        return v
+    v.credential = cred
+    ok = verify_post_signature(upload, cred.secret_access_key)
+    v.signature_ok = ok
+    v.verdict = "valid" if ok else "invalid"
+    v.reason = None if ok else "signature_mismatch"
+    return v
+
+
+def settle_post(v: Verification, req: WireRequest, keyring: Keyring, now: datetime) -> Verification:
+    """Complete a POST upload's verification made early (while it streamed): the policy
+    evaluated at ``now`` when it was not, and the signature checked when its key became
+    known since (credentials that finished loading)."""
+    upload = v.post_upload
+    if upload is None:
+        return v
+    file_seen = v.body_unchecked is None
+    akid = (upload.access_key_id or "").strip()
+    if v.reason == "unknown_access_key" and akid and keyring.lookup(akid) is not None:
+        fresh = verify_post(upload, req, keyring, now=None, file_seen=file_seen)
+        fresh.post_policy = v.post_policy
+        fresh.body_unchecked = v.body_unchecked
+        v = fresh
+    if v.post_policy is None:
+        v = dataclasses.replace(
+            v, post_policy=policy_evaluation(upload, req, now, file_seen=file_seen)
+        )
+    return v
+
+
 def verify(
     req: WireRequest,
     keyring: Keyring,
@@ -628,5 +775,8 @@ __all__ = [
     "build_canonical_request",
     "make_checker",
     "payload_line_for",
+    "policy_evaluation",
+    "settle_post",
     "verify",
+    "verify_post",
 ]

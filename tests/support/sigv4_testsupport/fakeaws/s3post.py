@@ -137,6 +137,14 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
+def _expand(value: str, filename: str | None) -> str:
+    """``${filename}`` replaced by the file's base name ([DOC-POST])."""
+    if filename is None or "${filename}" not in value:
+        return value
+    base = filename[max(filename.rfind("/"), filename.rfind("\\")) + 1 :]
+    return value.replace("${filename}", base)
+
+
 def _condition_text(cond: Any) -> str:
     """A condition as S3 echoes it: the policy's array with ", " separators
     ([ECHO-POST] aws/aws-sdk-js#1983); an object condition as its ``eq`` form."""
@@ -279,7 +287,11 @@ def handle(state: FakeAWS, req: ReceivedRequest, bucket: str) -> Response:
                 "Date is not the same as X-Amz-Date.",
                 [("ArgumentName", "x-amz-credential")],
             )
-    values = dict(fields)
+    # [DOC-POST] "All variables within the form are expanded prior to validating the POST
+    # policy": ${filename} is the file's name after its last / or \ (a file part without a
+    # filename leaves it as is); an exact condition on the unexpanded key then fails, as S3
+    # answers it (aws/aws-sdk-js-v3#7191)
+    values = {k: _expand(v, file_part.filename) for k, v in fields.items()}
     values["bucket"] = bucket  # [DOC-POST]: $bucket is the bucket posted to
     covered: set[str] = set()
     size = len(file_part.value)
@@ -308,9 +320,11 @@ def handle(state: FakeAWS, req: ReceivedRequest, bucket: str) -> Response:
             covered.add(lname)
             have = values.get(lname)
             want = str(cond[2])
-            ok = have == want if op == "eq" else (have or "").startswith(want)
-            if op == "starts-with" and want == "":
-                ok = True  # [DOC-POST]: "" allows any content
+            # [DOC-POST]: starts-with "" allows any content, but a field the form lacks
+            # fails its condition even then: S3 answered "Policy Condition failed:
+            # ["starts-with", "$Content-Type", ""]" until the field was added
+            # (waynehoover/s3_direct_upload#29)
+            ok = have is not None and (have == want if op == "eq" else have.startswith(want))
             if not ok:
                 return denied(f"Policy Condition failed: {_condition_text(cond)}")
             continue
@@ -337,7 +351,7 @@ def handle(state: FakeAWS, req: ReceivedRequest, bucket: str) -> Response:
                 [("ProposedSize", str(size)), ("MinSizeAllowed", str(low))],
             )
     # ---- store ----
-    key = fields["key"].replace("${filename}", file_part.filename or "")
+    key = _expand(fields["key"], file_part.filename)
     data = file_part.value
     etag = '"' + hashlib.md5(data).hexdigest() + '"'
     metadata = [(k, v) for k, v in ((n, fields[n]) for n in order) if k.startswith("x-amz-meta-")]
