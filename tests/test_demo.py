@@ -84,7 +84,68 @@ def _secrets_in(flows: list[Any]) -> set[str]:
     return {s for s in found if len(s) >= 16}
 
 
+def _derived(flows: list[Any], secrets: set[str]) -> set[str]:
+    """The keys derived from every secret seen for every scope seen (SigV4 signing keys,
+    SigV4a private keys), in hex: they must never be shown either."""
+    from sigv4_inspector.core import keys
+
+    scopes = set()
+    for f in flows:
+        m = re.search(
+            r"Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request",
+            f.request.headers.get("authorization", ""),
+        )
+        if m:
+            scopes.add((m.group(1), m.group(2), m.group(3), m.group(4)))
+    derived = set()
+    for s in [x for x in secrets if len(x) in (40, 44) or "/" in x]:
+        for _akid, date, region, service in scopes:
+            derived.add(keys.signing_key(s, date, region, service).hex())
+        derived.add(
+            f"{keys.sigv4a_private_key('AKIAIOSFODNN7EXAMPLE', s).private_numbers().private_value:064x}"
+        )
+    return derived
+
+
+def _runs(value: str) -> set[bytes]:
+    """The runs of a secret that must not appear anywhere, raw, percent-encoded and
+    JSON-escaped: every window of 16 characters of a hex signature or key, and of 20 of a
+    secret or token. (A token may show its first 8 characters; shorter windows collide by
+    chance: session tokens are base64 of structured data, and 10 of their characters
+    encode "us-east-1" exactly as the certificates in the .mitm file do.)"""
+    from urllib.parse import quote
+
+    n = 16 if re.fullmatch(r"[0-9a-f]+", value) else 20
+    out = set()
+    for form in {value, quote(value, safe=""), json.dumps(value)[1:-1]}:
+        out |= {form[i : i + n].encode() for i in range(0, max(len(form) - n, 0) + 1)}
+    return out
+
+
+def _leaks(data: bytes, secrets: set[str]) -> list[str]:
+    grams: dict[int, set[bytes]] = {}
+    found = []
+    for s in secrets:
+        for run in _runs(s):
+            have = grams.get(len(run))
+            if have is None:
+                have = grams[len(run)] = {
+                    data[i : i + len(run)] for i in range(max(len(data) - len(run), 0) + 1)
+                }
+            if run in have:
+                found.append(f"{s[:6]}... as {run[:4]!r}...")
+                break
+    return found
+
+
 def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path) -> None:
+    """Every byte of every file of the bundle, with and without bodies, is searched for
+    every secret, token and signature that crossed the proxy and every key derived from
+    the secrets; SUMMARY.md carries the versions, each flow's full URL (fingerprinted, not
+    cut) and User-Agent, the canonical diff of failing flows, and says what became of the
+    bodies. Every file is mode 0600."""
+    import stat
+
     out, proc = demo
     from sigv4_inspector.addon import bundle as sigv4bundle
 
@@ -93,8 +154,9 @@ def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path)
     )
     secrets = _secrets_in(flows)
     assert len(secrets) >= 20  # signatures of every request, STS secrets and tokens
+    secrets |= _derived(flows, secrets)
     merged = tmp_path / "all.mitm"
-    from mitmproxy import io
+    from mitmproxy import http, io
 
     with open(merged, "wb") as fh:
         w = io.FlowWriter(fh)
@@ -118,18 +180,54 @@ def test_bug_report_bundle_leaks_nothing(demo: tuple[Path, Any], tmp_path: Path)
         assert res.returncode == 0, res.stderr
         files = {p.name: p.read_bytes() for p in bundle.iterdir()}
         assert set(files) == {"flows.redacted.mitm", "flows.har", "SUMMARY.md"}
+        for p in bundle.iterdir():
+            assert stat.S_IMODE(p.stat().st_mode) == 0o600, (p.name, oct(p.stat().st_mode))
         for name, data in files.items():
-            for s in secrets:
-                assert s.encode() not in data, f"{name} leaks a secret/token/signature ({s[:6]}...)"
-        # the diagnosis stays
+            leaks = _leaks(data, secrets)
+            assert not leaks, f"{name} leaks a secret/token/signature/derived key: {leaks[:3]}"
+        # the diagnosis stays, with what a bug report needs
         summary = files["SUMMARY.md"].decode()
         assert "SIGNED_HEADER_MISSING" in summary and "STS_GLOBAL_TOKEN_SIGV4A" in summary
+        for name in ("sigv4-inspector", "mitmproxy", "botocore", "Python"):
+            assert f"| {name} | " in summary, name
+        assert "| botocore | not installed |" not in summary
+        assert "Boto3/" in summary and "python-requests/" in summary  # client User-Agents
+        assert "\u2260 content-type:text/csv" in summary  # the presigned PUT's canonical diff
+        assert "\u2260 transfer-encoding:chunked" in summary  # the CDN hop's, from the echo
+        for f in flows:
+            rec = f.metadata.get("sigv4")
+            if rec:
+                assert f"{rec['method']} {rec['url']}`" in summary, rec["url"]  # whole
+        if extra:
+            assert "Bodies were dropped (`--no-bodies`)" in summary
+        else:
+            assert (
+                "Bodies are kept, with credentials, session tokens and signatures removed"
+                in summary
+            )
         assert "POST_POLICY_CONDITION_FAILED" in summary
         red = sigv4bundle.read_flows(bundle / "flows.redacted.mitm")
         assert len(red) == len(flows)
         assert any(f.metadata.get("sigv4") and f.comment for f in red)
+        with_body = [f for f in red if isinstance(f, http.HTTPFlow) and f.request.raw_content]
+        assert bool(with_body) == (not extra)
         har = json.loads(files["flows.har"])
         assert len(har["log"]["entries"]) == len(flows)
+
+
+def test_demo_records_carry_only_documented_evidence(demo: tuple[Path, Any]) -> None:
+    """docs/record.md lists every evidence key the demo's real records carry."""
+    from sigv4_inspector.recorddoc import undocumented
+
+    out, _ = demo
+    records = [
+        json.loads(line)
+        for p in out.glob("proxy*/report.jsonl")
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
+    assert len(records) >= 15
+    assert undocumented(records) == []
 
 
 def test_no_secret_token_or_derived_key_in_any_output(demo: tuple[Path, Any]) -> None:
@@ -140,30 +238,13 @@ def test_no_secret_token_or_derived_key_in_any_output(demo: tuple[Path, Any]) ->
     from mitmproxy import http
     from mitmproxy import io as mio
 
-    from sigv4_inspector.core import keys
-
     out, proc = demo
     flows: list[http.HTTPFlow] = []
     for sub in ("proxy", "proxy-via-cdn"):
         with open(out / sub / "flows.mitm", "rb") as fh:
             flows += [f for f in mio.FlowReader(fh).stream() if isinstance(f, http.HTTPFlow)]
     secrets = _secrets_in(flows)
-    # derived keys for every scope seen, for every secret seen
-    scopes = set()
-    for f in flows:
-        m = re.search(
-            r"Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request",
-            f.request.headers.get("authorization", ""),
-        )
-        if m:
-            scopes.add((m.group(1), m.group(2), m.group(3), m.group(4)))
-    derived = set()
-    for s in [x for x in secrets if len(x) in (40, 44) or "/" in x]:
-        for _akid, date, region, service in scopes:
-            derived.add(keys.signing_key(s, date, region, service).hex())
-        derived.add(
-            f"{keys.sigv4a_private_key('AKIAIOSFODNN7EXAMPLE', s).private_numbers().private_value:064x}"
-        )
+    derived = _derived(flows, secrets)
     assert derived
     haystack = {
         "demo stdout": proc.stdout,

@@ -69,10 +69,12 @@ CORE_ALLOWED = frozenset(
         "binascii",
         "collections",
         "dataclasses",
+        "difflib",  # the AWS Signature view's line alignment (core/explain.py)
         "datetime",  # types and parsing only; "now" is an input (no now/utcnow/today below)
         "email",  # email.utils.parsedate_to_datetime for HTTP dates
         "enum",
         "functools",
+        "textwrap",  # the AWS Signature view's wrapping (core/explain.py)
         "itertools",
         "hashlib",
         "hmac",

@@ -5,17 +5,20 @@ endpoint (scripts/fakeaws.py): a valid ``CreateBucket`` and a presigned PUT sent
 the Content-Type it signed (403 SignatureDoesNotMatch). Headless Chromium, driven by
 Playwright, then opens the mitmweb UI and checks what the page shows:
 
-- the flow list shows the failing flow with the :x: marker and its one-line diagnosis in
-  the comment column, and no marker on the valid flow;
+- the flow list (mitmweb started with ``web_columns`` including ``comment``, as the
+  README's quick start says) shows the failing flow with the :x: marker and its one-line
+  diagnosis in the comment column, code and fix first, and no marker on the valid flow;
 - the flow's Comment tab shows the diagnosis (``SIGNED_HEADER_MISSING``), the same text
   the REST API returns for the flow;
-- choosing "aws signature" in the request's view dropdown shows the "AWS Signature" view
-  with the verdict, the findings and the canonical request.
+- choosing "aws signature" in the request's view dropdown shows the "AWS Signature" view:
+  the headline and its fix first, then the canonical request as signed beside as
+  received, the differing line marked ``≠``, every line wrapped to fit at 1440 px.
 
 It needs Debian's ``/usr/bin/chromium`` and the Python ``playwright`` package (run
 ``bash scripts/install-browser``) and is skipped without them; Playwright never downloads
-a browser here. With ``SIGV4_SCREENSHOT=1`` the final screenshot is written to
-``docs/mitmweb.png`` (the README's picture), otherwise into the test's tmp dir.
+a browser here. With ``SIGV4_SCREENSHOT=1`` the screenshots are written to
+``docs/mitmweb.png`` (the flow list) and ``docs/mitmweb-diff.png`` (the view's comparison),
+the README's pictures, otherwise into the test's tmp dir.
 """
 
 from __future__ import annotations
@@ -194,11 +197,7 @@ def mitmweb_env(tmp_path: Path) -> Iterator[tuple[MitmWeb, fakeaws.FakeAWS]]:
             f"ssl_verify_upstream_trusted_ca={server.ca_path}",
             # the comment column puts the diagnosis into the flow list (a list option
             # takes one --set per item)
-            *(
-                a
-                for col in ("tls", "icon", "path", "method", "status", "comment", "size", "time")
-                for a in ("--set", f"web_columns={col}")
-            ),
+            *(a for col in WEB_COLUMNS for a in ("--set", f"web_columns={col}")),
         )
         yield web, server
     finally:
@@ -207,12 +206,16 @@ def mitmweb_env(tmp_path: Path) -> Iterator[tuple[MitmWeb, fakeaws.FakeAWS]]:
         server.stop()
 
 
-def _screenshot_path(tmp: Path) -> Path:
+WEB_COLUMNS = ("tls", "icon", "path", "method", "status", "comment", "size", "time")
+
+
+def _screenshot_path(tmp: Path, name: str) -> Path:
+    """docs/NAME with SIGV4_SCREENSHOT=1 (the README's pictures), else the tmp dir."""
     if os.environ.get("SIGV4_SCREENSHOT") == "1":
-        path = ROOT / "docs" / "mitmweb.png"
+        path = ROOT / "docs" / name
         path.parent.mkdir(exist_ok=True)
         return path
-    return tmp / "mitmweb.png"
+    return tmp / name
 
 
 def _send_traffic(web: MitmWeb, server: fakeaws.FakeAWS) -> str:
@@ -254,36 +257,50 @@ def _wait_annotated(web: MitmWeb, path: str, timeout: float = 10) -> dict[str, A
     raise AssertionError(f"no commented flow for {path}; mitmweb log:\n{web.output()[-3000:]}")
 
 
-def _widen_detail(page: Page, list_width: int) -> None:
-    """Drag the splitter between the flow list and the flow detail to ``list_width`` px, so
-    the screenshot shows the AWS Signature view's findings unclipped (cosmetic only)."""
-    box = page.locator(".splitter.splitter-x").bounding_box()
+def _drag(page: Page, selector: str, to_x: float) -> None:
+    """Drag an element (mitmweb's splitter, a column's resize handle) to x = ``to_x``."""
+    box = page.locator(selector).bounding_box()
     if box is None:
         return
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] / 2, y)
     page.mouse.down()
-    page.mouse.move(list_width, y, steps=5)
+    page.mouse.move(to_x, y, steps=8)
     page.mouse.up()
+
+
+def _no_horizontal_overflow(page: Page, selector: str) -> None:
+    """The element's text fits its width: nothing is cut off or hidden behind a scrollbar."""
+    fits = page.eval_on_selector(selector, "el => el.scrollWidth <= el.clientWidth + 1")
+    assert fits, f"{selector} is wider than its box (text cut off)"
 
 
 def test_mitmweb_shows_diagnosis(
     mitmweb_env: tuple[MitmWeb, fakeaws.FakeAWS], tmp_path: Path
 ) -> None:
-    """Flow list, Comment tab and the AWS Signature view, as the browser renders them."""
+    """Flow list (comment column: code and fix first), Comment tab and the AWS Signature
+    view (headline, fix, the canonical request as signed beside as received, the differing
+    line marked), as the browser renders them at 1440 px."""
     from playwright.sync_api import expect, sync_playwright
 
     web, server = mitmweb_env
     path = _send_traffic(web, server)
     flow = _wait_annotated(web, path)
     comment: str = flow["comment"]
-    assert "SIGNED_HEADER_MISSING" in comment, comment
+    assert comment.startswith("SIGNED_HEADER_MISSING -> Send the header Content-Type: text/csv")
+    assert "| The presigned URL signed content-type: text/csv" in comment, comment
     assert flow["marked"] == "❌", flow["marked"]  # the API renders :x: as its emoji
     api_view = web.api(f"/flows/{flow['id']}/request/content/aws%20signature.json")
     assert api_view["view_name"] == "AWS Signature"
-    assert "Canonical request:" in api_view["text"]
+    text = api_view["text"]
+    assert text.startswith("SIGNED_HEADER_MISSING (error)"), text[:200]
+    assert "Canonical request compared:" in text and "Canonical request:" in text
+    assert max(len(line) for line in text.splitlines()) <= 84  # wrapped: nothing cut off
+    marked = [line for line in text.splitlines() if line.startswith("\u2260 ")]
+    assert len(marked) == 1 and "content-type:text/csv" in marked[0], marked
 
-    shot = _screenshot_path(tmp_path)
+    shot_list = _screenshot_path(tmp_path, "mitmweb.png")
+    shot_view = _screenshot_path(tmp_path, "mitmweb-diff.png")
     browser_env: dict[str, str | float | bool] = {**clean_aws_env(tmp_path)}
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
@@ -291,7 +308,7 @@ def test_mitmweb_shows_diagnosis(
             executable_path=str(CHROMIUM),
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport={"width": 1800, "height": 1040},
+            viewport={"width": 1440, "height": 1120},
             env=browser_env,
         )
         try:
@@ -299,14 +316,17 @@ def test_mitmweb_shows_diagnosis(
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
             page.goto(web.ui_url)
 
-            # Flow list: two flows; the failing one carries the marker and the diagnosis.
+            # Flow list: two flows; the failing one carries the marker, and the comment
+            # column starts with the code and the fix.
             rows = page.locator(".flow-table tbody tr.has-request")
             expect(rows).to_have_count(2)
             bad_row = rows.filter(has_text=path)
             good_row = rows.filter(has_text="/reports").filter(has_not_text="q3.csv")
             expect(bad_row.locator(".marker")).to_have_text("❌")
             expect(bad_row.locator(".col-status")).to_have_text("403")
-            expect(bad_row.locator(".col-comment")).to_contain_text("SIGNED_HEADER_MISSING")
+            expect(bad_row.locator(".col-comment")).to_contain_text(
+                "SIGNED_HEADER_MISSING -> Send the header Content-Type: text/csv"
+            )
             expect(good_row.locator(".col-comment")).to_have_text("SigV4 valid")
             expect(good_row).not_to_contain_text("❌")
 
@@ -316,9 +336,6 @@ def test_mitmweb_shows_diagnosis(
             expect(detail).to_be_visible()
             detail.locator("nav a", has_text="Comment").click()
             expect(detail.locator("section")).to_contain_text(comment)
-            expect(detail.locator("section")).to_contain_text(
-                "The presigned URL signed content-type: text/csv"
-            )
 
             # Request tab: choose "aws signature" in the view dropdown.
             detail.locator("nav a", has_text="Request").click()
@@ -328,18 +345,37 @@ def test_mitmweb_shows_diagnosis(
             expect(view.locator(".controls")).to_contain_text("View: aws signature")
             expect(view.locator(".controls h5")).to_have_text("AWS Signature")
             pre = view.locator("pre")
+            lines = pre.locator("> div")
+            expect(lines.first).to_have_text("SIGNED_HEADER_MISSING (error)")
+            expect(pre).to_contain_text("Fix: Send the header Content-Type: text/csv")
             expect(pre).to_contain_text("Verdict:        invalid")
-            expect(pre).to_contain_text("Findings:")
-            expect(pre).to_contain_text("[error] SIGNED_HEADER_MISSING")
+            expect(pre).to_contain_text("Canonical request compared:")
+            expect(pre).to_contain_text("what the signature covers (as signed)")
+            expect(pre).to_contain_text("as the proxy received it")
+            expect(lines.filter(has_text="\u2260 content-type:text/csv")).to_have_count(1)
             expect(pre).to_contain_text("[error] SERVER_REJECTED")
-            expect(pre).to_contain_text("Canonical request:")
             expect(pre).to_contain_text("content-type;host")  # the signed-headers line
             shown = pre.inner_text()
             assert K1[1] not in shown and K1[1] not in page.content()
+            # at 1440 px with mitmweb's default split, the view's lines fit: no cut-offs
+            _no_horizontal_overflow(page, ".flow-detail .contentview pre")
 
-            _widen_detail(page, list_width=720)
-            expect(pre).to_contain_text("Canonical request:")
-            page.screenshot(path=str(shot))
+            # The view from its headline to the comparison, at mitmweb's default split.
+            page.locator(".flow-detail section").evaluate(
+                "(el) => { const m = el.querySelector('.contentview');"
+                " el.scrollTop = m.offsetTop - el.offsetTop; }"
+            )
+            pane = detail.bounding_box()
+            assert pane is not None
+            page.screenshot(path=str(shot_view), clip={**pane, "height": min(pane["height"], 860)})
+            # The list alone with the comment column widened, as a user drags it (cosmetic).
+            detail.locator(".close-button").click()
+            expect(detail).to_have_count(0)
+            _drag(page, ".flow-table th.col-path .col-resize-handle", 420)
+            _drag(page, ".flow-table th.col-comment .col-resize-handle", 1290)
+            page.screenshot(
+                path=str(shot_list), clip={"x": 0, "y": 0, "width": 1440, "height": 240}
+            )
         finally:
             ctx.close()
-    assert shot.stat().st_size > 10_000
+    assert shot_list.stat().st_size > 10_000 and shot_view.stat().st_size > 10_000

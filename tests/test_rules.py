@@ -66,7 +66,9 @@ def test_presigned_put_without_its_content_type(sigver: str | None) -> None:
     assert insp.verification.verdict == "invalid"
     f = next(f for f in insp.findings if f.code == "SIGNED_HEADER_MISSING")
     assert "content-type" in f.message and "Content-Type" in f.fix
-    assert insp.marker == ":x:" and insp.comment.startswith("SIGNED_HEADER_MISSING: ")
+    assert insp.marker == ":x:" and insp.comment.startswith(
+        "SIGNED_HEADER_MISSING -> Send the header Content-Type"
+    )
     assert " invalid" in insp.comment and insp.headline is insp.findings[0]
     # SigV2 URLs name the value; for SigV4 the variant search finds it among common types
     assert "Content-Type: text/csv" in f.fix and "content-type: text/csv" in f.message

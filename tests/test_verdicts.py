@@ -15,6 +15,7 @@ from sigv4_inspector.core.codes import Code
 from sigv4_inspector.core.inspect import Inspection, inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
 from sigv4_inspector.core.rank import MAX_FINDINGS, finalize
+from sigv4_inspector.core.report import MAX_COMMENT
 from sigv4_inspector.core.rules import ProxyChange, Response, parse_amz_date
 from sigv4_inspector.core.servererror import parse_error_response
 from sigv4_testsupport.signing import AKID, SECRET, capture, presigned, to_wire
@@ -286,7 +287,10 @@ def test_record_carries_schema_and_headline() -> None:
     assert head == {
         k: insp.record["findings"][0][k] for k in ("code", "severity", "message", "fix")
     }
-    assert insp.comment.startswith(f"{head['code']}: {head['message']}")
+    # code and fix first (mitmweb's comment column shows the start), then the message
+    assert insp.comment.startswith(f"{head['code']} -> {head['fix'][:30]}"), insp.comment
+    assert f" | {head['message'][:30]}" in insp.comment and "\n" not in insp.comment
+    assert len(insp.comment) <= MAX_COMMENT
 
 
 def test_findings_are_capped_and_say_so() -> None:

@@ -9,6 +9,8 @@
 - :class:`~sigv4_inspector.addon.learner.Learner`: temporary credentials from responses;
 - :class:`~sigv4_inspector.addon.inspector.Inspector`: inspect and annotate each flow;
 - :class:`~sigv4_inspector.addon.report.Report`: the JSON report;
+- :class:`~sigv4_inspector.addon.prove.Prove`: sigv4.prove (replay with only the change
+  the diagnosis names);
 - :class:`~sigv4_inspector.addon.commands.Commands`: sigv4.summary, explain, export,
   bundle, reverify;
 - :class:`~sigv4_inspector.addon.view.View`: the "AWS Signature" content view.
@@ -27,6 +29,7 @@ from sigv4_inspector.addon.credentials import Credentials
 from sigv4_inspector.addon.inspector import Inspector
 from sigv4_inspector.addon.learner import Learner
 from sigv4_inspector.addon.options import Options
+from sigv4_inspector.addon.prove import Prove
 from sigv4_inspector.addon.report import Report
 from sigv4_inspector.addon.state import State
 from sigv4_inspector.addon.tap import StreamTap
@@ -49,6 +52,7 @@ def make_addons(state: State | None = None) -> list[Any]:
         tap,
         Learner(state),
         inspector,
+        Prove(state),  # after the inspector: a proof's replay is annotated last
         Commands(state, inspector),
         report,  # last: at exit it closes the report after the last records are written
         View(state),

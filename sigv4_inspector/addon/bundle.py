@@ -5,8 +5,13 @@
 
 Writes ``bundle/flows.redacted.mitm`` (mitmproxy's format, with comments, markers and the
 sigv4 records kept), ``bundle/flows.har`` (mitmproxy's own HAR export of the redacted
-flows) and ``bundle/SUMMARY.md`` (the diagnosis per flow). Signatures become fingerprints;
-session tokens, cookies and credential values in STS/IMDS/ECS/SSO bodies are removed.
+flows) and ``bundle/SUMMARY.md``: the versions (sigv4-inspector, mitmproxy, botocore,
+awscrt, Python), every flow's full URL (signatures and tokens fingerprinted), status,
+verdict, findings and client User-Agent, and for each failing flow its findings and its
+canonical request beside the one it is compared with (the AWS Signature view's diff).
+Signatures become fingerprints; session tokens, cookies and credential values in
+STS/IMDS/ECS/SSO bodies are removed. Bodies are kept, redacted, unless ``--no-bodies``;
+SUMMARY.md says which. Every file is created mode 0600.
 """
 
 from __future__ import annotations
@@ -68,40 +73,126 @@ def redact_flow(
     return g
 
 
-def _summary(flows: Sequence[http.HTTPFlow]) -> str:
+BODY_CHOICES = {
+    True: "Bodies are kept, with credentials, session tokens and signatures removed from them "
+    "(`--no-bodies`, or `:sigv4.bundle FLOWS DIR none`, drops them).",
+    False: "Bodies were dropped (`--no-bodies`): only headers, URLs and the diagnosis are here.",
+}
+MAX_UA = 300  # characters of a User-Agent shown
+
+
+def versions() -> list[tuple[str, str]]:
+    """The versions a bug report needs: the tool, mitmproxy, botocore, awscrt, Python."""
+    import platform
+    from importlib import metadata
+
+    from sigv4_inspector import __version__
+
+    def dist(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return [
+        ("sigv4-inspector", __version__),
+        ("mitmproxy", dist("mitmproxy")),
+        ("botocore", dist("botocore")),
+        ("awscrt", dist("awscrt")),
+        ("Python", f"{platform.python_version()} ({platform.python_implementation()})"),
+        ("platform", platform.platform(terse=True)),
+    ]
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: pipes escaped, on one line."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _user_agent(f: http.HTTPFlow) -> str:
+    ua = str(f.request.headers.get("user-agent", ""))
+    return ua if len(ua) <= MAX_UA else ua[:MAX_UA] + f"... [{len(ua)} characters]"
+
+
+def _failing(rec: dict[str, Any]) -> bool:
+    return rec.get("verdict") == "invalid" or any(
+        x.get("severity") == "error" for x in rec.get("findings") or []
+    )
+
+
+def _summary(flows: Sequence[http.HTTPFlow], *, bodies: bool = True) -> str:
+    from sigv4_inspector.core.explain import comparison, side_by_side
+
     lines = [
         "# sigv4-inspector bug report",
         "",
-        "Signatures are shown as fingerprints; tokens, cookies and credentials were removed.",
+        "Signatures are shown as fingerprints; session tokens, cookies and credentials were "
+        "removed. " + BODY_CHOICES[bodies],
         "",
-        "| # | request | verdict | findings |",
-        "|---|---|---|---|",
+        "| software | version |",
+        "|---|---|",
+        *(f"| {name} | {_cell(ver)} |" for name, ver in versions()),
+        "",
+        "| # | request (signatures and tokens fingerprinted) | status | verdict | findings | client User-Agent |",
+        "|---|---|---|---|---|---|",
     ]
     details: list[str] = []
     for i, f in enumerate(flows, 1):
         rec: dict[str, Any] = f.metadata.get("sigv4") or {}
         codes = ", ".join(x["code"] for x in rec.get("findings", [])) or "-"
-        url = rec.get("url") or f.request.pretty_url
+        url = rec.get("url") or redact_target(f.request.pretty_url)
+        method = rec.get("method", f.request.method)
+        status = str(f.response.status_code) if f.response is not None else "-"
+        ua = _user_agent(f)
         lines.append(
-            f"| {i} | `{rec.get('method', f.request.method)} {url[:90]}` | {rec.get('verdict', 'not AWS')} | {codes} |"
+            f"| {i} | `{_cell(method)} {_cell(url)}` | {status} | {rec.get('verdict', 'not AWS')}"
+            f" | {codes} | {_cell(ua) or '-'} |"
         )
-        if rec.get("findings"):
-            details += [f"## {i}. {rec.get('method')} {url}", ""]
-            for x in rec["findings"]:
-                details.append(f"- **{x['code']}** ({x['severity']}): {x['message']}")
-                if x.get("fix"):
-                    details.append(f"  - fix: {x['fix']}")
-            details.append("")
+        if not rec.get("findings"):
+            continue
+        details += [f"## {i}. {method} {url}", "", f"- status: {status}"]
+        details.append(f"- client User-Agent: `{ua}`" if ua else "- client User-Agent: (none)")
+        details.append("")
+        for x in rec["findings"]:
+            details.append(f"- **{x['code']}** ({x['severity']}): {x['message']}")
+            if x.get("fix"):
+                details.append(f"  - fix: {x['fix']}")
+        details.append("")
+        if _failing(rec):
+            comp = comparison(rec)
+            if comp is not None:
+                details += [
+                    "Canonical request compared (rows marked \u2260 differ):",
+                    "",
+                    "```",
+                    *side_by_side(comp, 100),
+                    "```",
+                    "",
+                ]
+            elif rec.get("canonical_request"):
+                details += [
+                    "Canonical request as computed here (nothing to compare it with):",
+                    "",
+                    "```",
+                    str(rec["canonical_request"]),
+                    "```",
+                    "",
+                ]
     return "\n".join(lines + [""] + details)
 
 
 def make_bundle(
     flows: Iterable[mflow.Flow], out_dir: Path, *, bodies: bool = True, secrets: Sequence[str] = ()
 ) -> dict[str, Path]:
-    """Write the redacted .mitm, the HAR and the Markdown summary; returns their paths."""
+    """Write the redacted .mitm, the HAR and the Markdown summary, each created mode 0600
+    in a folder made 0700; returns their paths."""
+    import os
+
     from mitmproxy.addons.savehar import SaveHar
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from sigv4_inspector.runtime.reportfile import open_private, write_private
+
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     red = [
         redact_flow(f, bodies=bodies, secrets=secrets)
         for f in flows
@@ -112,13 +203,13 @@ def make_bundle(
         "har": out_dir / "flows.har",
         "summary": out_dir / "SUMMARY.md",
     }
-    with open(paths["mitm"], "wb") as fh:
+    with os.fdopen(open_private(paths["mitm"], append=False), "wb") as fh:
         w = io.FlowWriter(fh)
         for f in red:
             w.add(f)
     har = SaveHar().make_har(red)
-    paths["har"].write_text(json.dumps(har, indent=1))
-    paths["summary"].write_text(_summary(red))
+    write_private(paths["har"], json.dumps(har, indent=1).encode())
+    write_private(paths["summary"], _summary(red, bodies=bodies).encode("utf-8", "replace"))
     return paths
 
 
@@ -133,7 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("flows", type=Path, help="a .mitm file saved with mitmdump -w")
     ap.add_argument("-o", "--out", type=Path, default=Path("sigv4-bugreport"), help="output folder")
-    ap.add_argument("--no-bodies", action="store_true", help="drop request and response bodies")
+    ap.add_argument(
+        "--no-bodies",
+        action="store_true",
+        help="drop request and response bodies (by default they are kept, redacted)",
+    )
     args = ap.parse_args(argv)
     if not args.flows.is_file():
         print(f"bugreport: no such file: {args.flows}", file=sys.stderr)

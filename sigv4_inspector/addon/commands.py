@@ -97,16 +97,27 @@ class Commands:
         log.info("sigv4: wrote %d record(s) to %s", len(lines), path)
 
     @command.command("sigv4.bundle")
-    def bundle(self, flows: Sequence[flow.Flow], path: types.Path) -> None:
-        "Write a redacted bug-report bundle (.mitm, HAR, SUMMARY.md) of flows into a folder."
+    def bundle(
+        self, flows: Sequence[flow.Flow], path: types.Path, bodies: str = "redacted"
+    ) -> None:
+        "Write a redacted bug-report bundle (.mitm, HAR, SUMMARY.md) of flows into a folder; bodies: redacted (default) or none."
+        from mitmproxy import exceptions
+
         from sigv4_inspector.addon.bundle import make_bundle
+
+        if bodies not in ("redacted", "none"):
+            raise exceptions.CommandError(
+                f"sigv4.bundle: bodies must be 'redacted' (the default) or 'none', not {bodies!r}"
+            )
 
         secrets = [
             x
             for c in self.state.store.all_credentials()
             for x in (c.secret_access_key, c.session_token or "")
         ]
-        paths = make_bundle(flows, Path(os.path.expanduser(path)), secrets=secrets)
+        paths = make_bundle(
+            flows, Path(os.path.expanduser(path)), bodies=bodies == "redacted", secrets=secrets
+        )
         log.info("sigv4: bug-report bundle written: %s", ", ".join(str(p) for p in paths.values()))
 
     @command.command("sigv4.reverify")

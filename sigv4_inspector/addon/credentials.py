@@ -52,20 +52,15 @@ class Credentials:
             from sigv4_inspector.runtime.endpoints import botocore_endpoints
 
             self.state.endpoints = botocore_endpoints()
-        except ImportError:
-            self._ready(
-                LoadResult(
-                    [],
-                    [
-                        (
-                            "warning",
-                            "sigv4: botocore is not installed, so your credentials cannot be "
-                            "read: pip install botocore (pipx: pipx inject mitmproxy botocore)",
-                        )
-                    ],
-                ),
-                problem="botocore is not installed",
-            )
+        except ImportError as exc:
+            # botocore is required: without it no credential is known and every flow would
+            # be "unverified"; stop with one line (mitmproxy exits on an error logged while
+            # it starts) naming the module and the command for this install
+            from sigv4_inspector.runtime.install import missing_module_line
+
+            line = missing_module_line(exc.name or "botocore", "botocore")
+            log.error("%s", line)
+            self._ready(LoadResult([], []), problem="botocore is not installed")
             return
         try:
             loop = asyncio.get_running_loop()

@@ -10,9 +10,14 @@ from sigv4_inspector.addon.state import META_KEY, State
 from sigv4_inspector.core.explain import explain_record
 from sigv4_inspector.core.redact import Scrubber
 
+# Characters per line: mitmweb shows a view as unwrapped lines, and at 1440 px with its
+# default split the detail pane holds about 86 columns of its 13 px monospace font.
+VIEW_WIDTH = 84
+
 
 class AwsSignatureView(contentviews.Contentview):
-    """The parsed auth, canonical request, string to sign and findings of the request."""
+    """The headline and its fix, the canonical request beside what it is compared with
+    (differing rows marked), the findings, the canonical request and string to sign."""
 
     name = "AWS Signature"
     scrub: Callable[[str], str] = staticmethod(Scrubber().text)  # the addon's, once loaded
@@ -22,7 +27,7 @@ class AwsSignatureView(contentviews.Contentview):
         rec = fl.metadata.get(META_KEY) if fl is not None else None
         if not rec:
             raise ValueError("not an AWS-signed request")
-        return self.scrub(explain_record(rec))
+        return self.scrub(explain_record(rec, width=VIEW_WIDTH))
 
     def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
         fl = metadata.flow

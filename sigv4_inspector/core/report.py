@@ -45,17 +45,30 @@ _SCHEME_NAME = {"sigv4": "SigV4", "sigv4a": "SigV4a", "sigv2": "SigV2", "none": 
 SCHEMA = 2  # report.md: the record format's version, raised on any incompatible change
 
 
+MAX_COMMENT = 400  # characters of the one-line comment (mitmweb's column shows its start)
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: max(limit - 1, 0)].rstrip() + "\u2026"
+
+
 def comment_for(v: Verification, findings: list[Finding], headline: Finding | None) -> str:
-    """One line a person understands, the headline first: its code, message and fix,
-    then the scheme and verdict and how many more findings there are."""
+    """One line a person understands, code and fix first (mitmweb's comment column shows
+    the start of it): ``CODE -> fix | message [SigV4 invalid, +N more]``. Bounded to
+    :data:`MAX_COMMENT` characters: the state in brackets always stays, the message is cut
+    first, then the fix."""
     state = f"{_SCHEME_NAME.get(v.auth.scheme, v.auth.scheme)} {v.verdict}"
     if headline is None:
         return state
-    text = f"{headline.code}: {headline.message}"
-    if headline.fix:
-        text += f" -> {headline.fix}"
     more = sum(1 for f in findings if f is not headline and f.severity != "info")
-    return text + f" [{state}" + (f", +{more} more]" if more else "]")
+    tail = f" [{state}" + (f", +{more} more]" if more else "]")
+    room = MAX_COMMENT - len(tail) - len(headline.code)
+    fix = _one_line(headline.fix, max(room * 3 // 5, 40)) if headline.fix else ""
+    head = headline.code + (f" -> {fix}" if fix else "")
+    msg = _one_line(headline.message, max(MAX_COMMENT - len(tail) - len(head) - 3, 20))
+    return _one_line(f"{head} | {msg}" if msg else head, MAX_COMMENT - len(tail)) + tail
 
 
 def iso_utc(when: datetime) -> str:

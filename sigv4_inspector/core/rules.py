@@ -2057,6 +2057,28 @@ def server_canonical_diff(ctx: Context) -> Iterable[Finding]:
         "A hop after the proxy changed these parts; make it forward them unchanged, or stop signing them.",
         diff=diff,
         where="after-proxy",
+        server_canonical_request=_server_creq_shown(ctx),
+    )
+
+
+def _server_creq_shown(ctx: Context) -> str | None:
+    """The server's echoed canonical request for the record (the view puts it beside the
+    local one): session tokens shown as the local canonical request shows them, any other
+    token or signature redacted; bounded like all evidence by the final pass."""
+    se = _server_error(ctx)
+    creq = getattr(se, "canonical_request", None) if se else None
+    if not isinstance(creq, str) or not creq:
+        return None
+    from sigv4_inspector.core.canonical import uri_encode
+    from sigv4_inspector.core.servererror import redact_secrets
+    from sigv4_inspector.core.tokens import redact_token
+
+    token = ctx.auth.session_token
+    if token:
+        shown = f"[token {redact_token(token)}]"
+        creq = creq.replace(uri_encode(token), shown).replace(token, shown)
+    return "\n".join(
+        line if "[token " in line else (redact_secrets(line) or "") for line in creq.split("\n")
     )
 
 

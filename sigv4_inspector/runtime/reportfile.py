@@ -44,10 +44,17 @@ def check_path(path: str) -> Path:
 
 
 def open_private(path: Path, *, append: bool = True) -> int:
-    """Open a file for writing, creating it (and its folder) private to the user: 0600."""
+    """Open a file for writing, creating it (and its folder) private to the user: 0600. A
+    file that is overwritten (``append=False``: bundles, exports) is made 0600 too, even if
+    it existed with a wider mode."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    return os.open(path, flags | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    if not append:
+        # not ours to change (another user's file we may write): keep its mode
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, FILE_MODE)
+    return fd
 
 
 def write_private(path: Path, data: bytes) -> None:
