@@ -26,6 +26,9 @@ def _container(host: str) -> bool:
     return host in ("169.254.170.2", "169.254.170.23", "fd00:ec2::23", "[fd00:ec2::23]")
 
 
+_MAX_COMPRESSED = 64 << 10  # a compressed credentials answer is a few hundred bytes
+
+
 class Learner:
     name = "sigv4_learner"
 
@@ -52,13 +55,16 @@ class Learner:
         resp = f.response
         if resp is not None and f.request.path == "/latest/api/token" and resp.raw_content:
             self.state.add_seen_secret(resp.raw_content[:4096].decode("utf-8", "replace").strip())
-        if not self.state.settings.learn or resp is None:
-            return
+        if not self.state.settings.learn or resp is None or not 200 <= resp.status_code < 300:
+            return  # credentials come in successful answers only (an S3 error names AWSAccessKeyId)
         try:
             raw = resp.raw_content
             if not raw or (
                 b"ccessKeyId" not in raw
-                and not any(k.lower() == b"content-encoding" for k, _ in resp.headers.fields)
+                and (
+                    len(raw) > _MAX_COMPRESSED
+                    or not any(k.lower() == b"content-encoding" for k, _ in resp.headers.fields)
+                )
             ):
                 return  # not a credentials response (the cheap test before any parsing)
             body = resp.get_content(strict=False) or b""
