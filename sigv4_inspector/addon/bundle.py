@@ -242,8 +242,12 @@ def user_secrets(timeout: float = 10.0) -> tuple[list[str], str]:
     them too; and a line saying what was used."""
     import threading
 
-    from sigv4_inspector.runtime.credentials import CredentialLoader, LoadResult
+    from sigv4_inspector.runtime.credentials import CredentialLoader, LoadResult, import_botocore
 
+    try:
+        import_botocore()
+    except ImportError:
+        return [], "botocore is not installed: your AWS credentials were not read"
     done = threading.Event()
     got: list[LoadResult] = []
 
