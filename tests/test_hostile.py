@@ -418,6 +418,7 @@ def test_a_bundle_scrubs_secrets_the_flows_themselves_carry(tmp_path: Path) -> N
             ).encode(),
         ),
     )
+    assert echo.response is not None
     echo.response.headers["X-Debug"] = imds_token[5:30]
     echo.comment = f"copied {issued_secret}"
     from mitmproxy import io as mio
