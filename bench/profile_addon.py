@@ -52,8 +52,13 @@ def main() -> int:
     state = addons[0].state
     hooks = [[getattr(a, h) for a in addons if hasattr(a, h)] for h in ("request", "response")]
 
-    def run_all() -> None:
-        for f in flows:
+    # warm up on the first fifth, measure the rest: each measured flow is seen once, as in
+    # a replay (caches keyed by a flow's own values, such as the scrubber's, start cold)
+    cut = len(flows) // 5
+    warm, flows = flows[:cut], flows[cut:]
+
+    def run_all(batch: list | None = None) -> None:  # type: ignore[type-arg]
+        for f in flows if batch is None else batch:
             f.metadata.pop("sigv4", None)
             for fn in hooks[0]:
                 fn(f)
@@ -66,7 +71,7 @@ def main() -> int:
         state.credentials_ready = True
         inspector = next(a for a in addons if type(a).__name__ == "Inspector")
         inspector.recorded.clear()
-        run_all()  # warm-up (learned credentials, caches)
+        run_all(warm)  # warm-up (learned credentials, caches)
         inspector.recorded.clear()
         if args.no_run:
             return 0

@@ -325,7 +325,22 @@ class Scrubber:
         if b"\\" in data:
             data = _JSON_BREAKS.sub(b"  ", data)
         runs = set(data.translate(_TO_SPACE).split()) - clean
-        pieces, shapes, dirty = self._pieces, False, False
+        if not runs:
+            return False, False
+        pieces = self._pieces
+        # the usual case in one pass at C speed: the new runs joined (a 9-character window
+        # inside a run still holds a piece at stride 5 of the joined text; pieces that
+        # straddle a space are harmless extras), no escapes, no trigger, no piece
+        joined = b" ".join(runs)
+        if (
+            b"%" not in joined
+            and b"\\" not in joined
+            and not any(t in joined for t in _SHAPE_TRIGGERS)
+            and (not pieces or pieces.isdisjoint(_PIECES.findall(joined)))
+        ):
+            clean.update(runs)
+            return False, False
+        shapes, dirty = False, False
         for run in runs:
             keep = True
             if any(t in run for t in _SHAPE_TRIGGERS):
