@@ -25,6 +25,8 @@ from sigv4_inspector.core.model import (
     Finding,
     Keyring,
     ParsedAuth,
+    Reason,
+    Verdict,
     Verification,
     WireRequest,
 )
@@ -62,7 +64,7 @@ class Inspection:
     error: str = ""  # the inspector's own failure on this flow, for the log
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         return self.verification.verdict
 
     @property
@@ -125,8 +127,8 @@ def inspect_request(
         v = settle_post(v, req, keyring, now)
     forensic: ForensicResult | None = None
     if (
-        v.verdict == "invalid"
-        and v.reason in ("signature_mismatch", "signed_header_missing")
+        v.verdict is Verdict.INVALID
+        and v.reason in (Reason.SIGNATURE_MISMATCH, Reason.SIGNED_HEADER_MISSING)
         and v.credential is not None
         and v.auth.location != "form"  # the variants are a request's; a policy has none
     ):
@@ -284,7 +286,7 @@ def fallback_inspection(cap: FlowCapture, exc: Exception) -> Inspection | None:
         auth = parse_auth(req)
         if auth.scheme == "none" and not is_aws_host(req.host):
             return None
-        v = Verification(verdict="unverified", auth=auth, reason="internal_error")
+        v = Verification(verdict=Verdict.UNVERIFIED, auth=auth, reason=Reason.INTERNAL_ERROR)
         finding = Finding(
             "CHECK_UNAVAILABLE",
             "warning",

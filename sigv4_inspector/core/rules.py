@@ -22,7 +22,15 @@ from sigv4_inspector.core import awsmodel
 from sigv4_inspector.core.codes import Code
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints, HostInfo, is_aws_host
 from sigv4_inspector.core.learn import is_global_sts_host
-from sigv4_inspector.core.model import Finding, Verification, WireRequest, fingerprint, header_index
+from sigv4_inspector.core.model import (
+    Finding,
+    Reason,
+    Verdict,
+    Verification,
+    WireRequest,
+    fingerprint,
+    header_index,
+)
 from sigv4_inspector.core.postpolicy import (
     ConditionKind,
     ConditionResult,
@@ -161,7 +169,7 @@ def facts(ctx: Context) -> set[str]:
     session token or temporary credentials, SigV2, no signature, bounds hit, a HAR file."""
     v, auth, resp = ctx.v, ctx.v.auth, ctx.response
     out = set()
-    if v.verdict != "valid" or v.reason:
+    if v.verdict is not Verdict.VALID or v.reason:
         out.add("failed")
     if ctx.proxy_changes:
         out.add("changes")
@@ -238,7 +246,7 @@ def _label(name: str) -> str:
     return "-".join(p.capitalize() for p in name.split("-"))
 
 
-def _reasons(v: Verification) -> list[str]:
+def _reasons(v: Verification) -> list[Reason]:
     return [r for r in [v.reason, *v.detail.get("also", [])] if r]
 
 
@@ -311,7 +319,7 @@ def malformed_authorization(ctx: Context) -> Iterable[Finding]:
                 "policy is base64 JSON with an ISO 8601 UTC expiration and a list of conditions.",
                 problem=_scrub(ctx, problem, POST_TEXT_CHARS),
             )
-    if ctx.v.reason != "malformed_authorization":
+    if ctx.v.reason is not Reason.MALFORMED_AUTHORIZATION:
         return
     d = ctx.v.detail
     if ctx.auth.location == "form":
@@ -337,7 +345,7 @@ def malformed_authorization(ctx: Context) -> Iterable[Finding]:
 @rule("failed")
 def signed_header_missing(ctx: Context) -> Iterable[Finding]:
     missing = ctx.v.missing_headers
-    if not missing or ctx.v.verdict == "valid":
+    if not missing or ctx.v.verdict is Verdict.VALID:
         return
     values = dict(ctx.v.detail.get("values", {}))
     fz = _forensic(ctx, "header")
@@ -515,7 +523,7 @@ def _where_raw(part: str, line: str, raw: list[tuple[str, str]]) -> list[str]:
 def _encoding_finding(ctx: Context, code: Code) -> Iterable[Finding]:
     enc = ctx.v.encoding
     part = "path" if code is Code.URI_ENCODING else "query"
-    if enc is None or enc.get("part") != part or ctx.v.verdict != "invalid":
+    if enc is None or enc.get("part") != part or ctx.v.verdict is not Verdict.INVALID:
         return
     raw: list[tuple[str, str]] = [(str(x[0]), str(x[1])) for x in enc.get("raw") or []]
     over: list[str] = list(enc.get("over_encoded") or [])
@@ -669,8 +677,8 @@ def encoding_ambiguous(ctx: Context) -> Iterable[Finding]:
 
 @rule("failed", "changes", "forensic")
 def payload_hash_mismatch(ctx: Context) -> Iterable[Finding]:
-    if "payload_hash_mismatch" in _reasons(ctx.v):
-        d = ctx.v.detail if ctx.v.reason == "payload_hash_mismatch" else {}
+    if Reason.PAYLOAD_HASH_MISMATCH in _reasons(ctx.v):
+        d = ctx.v.detail if ctx.v.reason is Reason.PAYLOAD_HASH_MISMATCH else {}
         yield _f(
             Code.PAYLOAD_HASH_MISMATCH,
             "error",
@@ -712,7 +720,7 @@ def payload_hash_mismatch(ctx: Context) -> Iterable[Finding]:
 @rule("failed")
 def chunk_signature_mismatch(ctx: Context) -> Iterable[Finding]:
     reasons = _reasons(ctx.v)
-    if ctx.v.reason == "chunk_signature_mismatch":
+    if ctx.v.reason is Reason.CHUNK_SIGNATURE_MISMATCH:
         d = ctx.v.detail
         which = (
             "the trailer signature" if d.get("chunk") == "trailer" else f"chunk {d.get('chunk')}"
@@ -726,8 +734,8 @@ def chunk_signature_mismatch(ctx: Context) -> Iterable[Finding]:
             chunks_verified=ctx.v.chunks_verified,
             detail=d.get("error"),
         )
-    if "aws_chunked_framing" in reasons:
-        d = ctx.v.detail if ctx.v.reason == "aws_chunked_framing" else {}
+    if Reason.AWS_CHUNKED_FRAMING in reasons:
+        d = ctx.v.detail if ctx.v.reason is Reason.AWS_CHUNKED_FRAMING else {}
         yield _f(
             Code.CHUNK_SIGNATURE_MISMATCH,
             "error",
@@ -735,8 +743,8 @@ def chunk_signature_mismatch(ctx: Context) -> Iterable[Finding]:
             "Something between the SDK and here re-framed or truncated the body; check Content-Length and any proxy that buffers uploads.",
             framing=d.get("error"),
         )
-    if "decoded_length_mismatch" in reasons:
-        d = ctx.v.detail if ctx.v.reason == "decoded_length_mismatch" else {}
+    if Reason.DECODED_LENGTH_MISMATCH in reasons:
+        d = ctx.v.detail if ctx.v.reason is Reason.DECODED_LENGTH_MISMATCH else {}
         yield _f(
             Code.CHUNK_SIGNATURE_MISMATCH,
             "error",
@@ -772,7 +780,7 @@ def checksum_mismatch(ctx: Context) -> Iterable[Finding]:
 def signature_mismatch(ctx: Context) -> Iterable[Finding]:
     """The bare mismatch; the final pass drops it when a more specific cause is found."""
     v = ctx.v
-    if v.reason != "signature_mismatch" or v.missing_headers:
+    if v.reason is not Reason.SIGNATURE_MISMATCH or v.missing_headers:
         return
     if v.auth.location == "form":
         yield _f(
@@ -804,8 +812,8 @@ def secret_mismatch(ctx: Context) -> Iterable[Finding]:
         ctx.auth.location == "form"
         and server_sts
         and server_sts == ctx.v.string_to_sign
-        and ctx.v.verdict == "invalid"
-        and ctx.v.reason == "signature_mismatch"
+        and ctx.v.verdict is Verdict.INVALID
+        and ctx.v.reason is Reason.SIGNATURE_MISMATCH
     ):
         yield _f(
             Code.SECRET_MISMATCH,
@@ -817,8 +825,8 @@ def secret_mismatch(ctx: Context) -> Iterable[Finding]:
     if (
         server_creq
         and server_creq == ctx.v.canonical_request
-        and ctx.v.verdict == "invalid"
-        and ctx.v.reason == "signature_mismatch"
+        and ctx.v.verdict is Verdict.INVALID
+        and ctx.v.reason is Reason.SIGNATURE_MISMATCH
         and not ctx.v.missing_headers
     ):
         yield _f(
@@ -843,7 +851,7 @@ def secret_mismatch(ctx: Context) -> Iterable[Finding]:
 
 @rule("failed")
 def unknown_access_key(ctx: Context) -> Iterable[Finding]:
-    if ctx.v.reason == "unknown_access_key":
+    if ctx.v.reason is Reason.UNKNOWN_ACCESS_KEY:
         why = f": {ctx.credentials_problem}" if ctx.credentials_problem else ""
         yield _f(
             Code.UNKNOWN_ACCESS_KEY,
@@ -868,15 +876,15 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
                 check=f"checksum-{ck.algorithm}",
                 module=ck.unavailable,
             )
-    if v.verdict != "unverified" or v.reason == "unknown_access_key":
+    if v.verdict is not Verdict.UNVERIFIED or v.reason is Reason.UNKNOWN_ACCESS_KEY:
         return
-    if v.reason == "body_unknown":
+    if v.reason is Reason.BODY_UNKNOWN:
         msg = "The signature covers the body's SHA-256 and the body was not kept (streamed, or not stored), so it was not checked."
         fix = "Keep bodies (leave stream_large_bodies unset, or set store_streamed_bodies) to check such requests."
-    elif v.reason == "form_unknown":
+    elif v.reason is Reason.FORM_UNKNOWN:
         msg = f"This multipart/form-data POST to {ctx.req.host} may be an S3 POST upload, but its body was not seen (streamed untapped, or not kept), so its policy and signature were not read."
         fix = "Leave sigv4_stream_verify on (the default) so streamed uploads are read as they pass, or keep bodies."
-    elif v.reason == "internal_error":
+    elif v.reason is Reason.INTERNAL_ERROR:
         msg = f"The check failed inside the inspector ({v.detail.get('error') or 'internal error'}); traffic was not affected."
         fix = "Report it with a bug-report bundle (sigv4.bundle)."
     else:
@@ -888,7 +896,7 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
 @rule("body_unchecked")
 def payload_not_verified(ctx: Context) -> Iterable[Finding]:
     note = ctx.v.body_unchecked
-    if note and ctx.v.verdict == "valid" and ctx.auth.location == "form":
+    if note and ctx.v.verdict is Verdict.VALID and ctx.auth.location == "form":
         yield _f(
             Code.PAYLOAD_NOT_VERIFIED,
             "warning",
@@ -896,7 +904,7 @@ def payload_not_verified(ctx: Context) -> Iterable[Finding]:
             "Leave sigv4_stream_verify on (the default) to read streamed uploads, or keep the body.",
             reason=note,
         )
-    elif note and ctx.v.verdict == "valid":
+    elif note and ctx.v.verdict is Verdict.VALID:
         yield _f(
             Code.PAYLOAD_NOT_VERIFIED,
             "warning",
@@ -947,7 +955,7 @@ def unsigned_payload(ctx: Context) -> Iterable[Finding]:
 
 @rule("unsigned")
 def unsigned_request(ctx: Context) -> Iterable[Finding]:
-    if ctx.auth.scheme == "none" and ctx.v.verdict == "unsigned":
+    if ctx.auth.scheme == "none" and ctx.v.verdict is Verdict.UNSIGNED:
         yield _f(
             Code.UNSIGNED_REQUEST,
             "info",
@@ -978,8 +986,8 @@ def sigv2_deprecated(ctx: Context) -> Iterable[Finding]:
     else:
         fix = "Switch the client to Signature Version 4 (signature_version = s3v4 / AWS4-HMAC-SHA256)."
     ok = {
-        "valid": " (its signature is correct)",
-        "invalid": " (and its signature does not match)",
+        Verdict.VALID: " (its signature is correct)",
+        Verdict.INVALID: " (and its signature does not match)",
     }.get(ctx.v.verdict, "")
     se = _server_error(ctx)
     confirmed = se is not None and _classify(se) == "sigv2_rejected"
@@ -1531,7 +1539,7 @@ def input_lost_bytes(ctx: Context) -> Iterable[Finding]:
     client's."""
     if ctx.input_source != "har":
         return
-    if ctx.v.verdict != "invalid" and all(ck.ok is not False for ck in ctx.v.checksums):
+    if ctx.v.verdict is not Verdict.INVALID and all(ck.ok is not False for ck in ctx.v.checksums):
         return
     yield _f(
         Code.INPUT_LOST_BYTES,
@@ -1932,7 +1940,7 @@ def _bodyless_refusal(ctx: Context) -> bool:
         r is not None
         and r.status in (401, 403)
         and r.server_error is None
-        and ctx.v.verdict == "invalid"
+        and ctx.v.verdict is Verdict.INVALID
     )
 
 
@@ -2092,7 +2100,7 @@ def _cut(value: object, limit: int = 120) -> object:
 @rule("error")
 def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
-    if se is None or ctx.v.verdict != "valid" or getattr(se, "canonical_request", None):
+    if se is None or ctx.v.verdict is not Verdict.VALID or getattr(se, "canonical_request", None):
         return
     if _classify(se) != "signature_mismatch":
         return
