@@ -19,6 +19,7 @@ from typing import Any
 from sigv4_inspector.core import rules
 from sigv4_inspector.core.authparse import parse_auth
 from sigv4_inspector.core.capture import FlowCapture, decode_fields
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints, is_aws_host
 from sigv4_inspector.core.forensics import ForensicResult, search
 from sigv4_inspector.core.model import (
@@ -34,7 +35,6 @@ from sigv4_inspector.core.multipart import MAX_KEPT_BYTES, MultipartParser
 from sigv4_inspector.core.postpolicy import form_post_boundary, post_upload
 from sigv4_inspector.core.rank import finalize
 from sigv4_inspector.core.report import build_record_line, comment_for, marker_for
-from sigv4_inspector.core.rules import parse_amz_date
 from sigv4_inspector.core.verify import settle_post, verify
 
 __all__ = [

@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sigv4_inspector.core import awsmodel
 from sigv4_inspector.core.codes import Code
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints, HostInfo, is_aws_host
 from sigv4_inspector.core.learn import is_global_sts_host
 from sigv4_inspector.core.model import (
@@ -204,38 +204,6 @@ def facts(ctx: Context) -> set[str]:
 
 def _f(code: Code, severity: str, message: str, fix: str = "", **evidence: Any) -> Finding:
     return Finding(str(code), severity, message, fix, evidence)  # type: ignore[arg-type]
-
-
-def parse_amz_date(value: str | None) -> datetime | None:
-    """An x-amz-date (ISO basic) or HTTP date as an aware UTC datetime; None if neither."""
-    if not value:
-        return None
-    return _parse_date(value)
-
-
-@lru_cache(maxsize=1024)  # each flow reads its date several times; datetimes are immutable
-def _parse_date(value: str) -> datetime | None:
-    v = value.strip()
-    if len(v) == 16 and v[8] == "T" and v[15] == "Z" and v[:8].isdigit() and v[9:15].isdigit():
-        try:
-            return datetime(
-                int(v[:4]),
-                int(v[4:6]),
-                int(v[6:8]),
-                int(v[9:11]),
-                int(v[11:13]),
-                int(v[13:15]),
-                tzinfo=UTC,
-            )
-        except ValueError:
-            return None
-    try:
-        from email.utils import parsedate_to_datetime
-
-        d = parsedate_to_datetime(value)
-        return d if d.tzinfo else d.replace(tzinfo=UTC)
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def _user_agent(ctx: Context) -> str:

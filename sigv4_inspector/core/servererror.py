@@ -26,7 +26,6 @@ strings computed locally, part by part. Nothing here imports mitmproxy or does I
 
 from __future__ import annotations
 
-import email.utils
 import http
 import json
 import re
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sigv4_inspector.core.dates import parse_error_time
 from sigv4_inspector.core.model import fingerprint
 from sigv4_inspector.core.tokens import redact_token
 
@@ -190,36 +190,6 @@ def _reason(status: int) -> str:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return ""
-
-
-_AMZ_BASIC = re.compile(r"^(\d{8}T\d{6})Z$")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """Parse the time formats AWS error bodies use: ``20250901T162148Z``,
-    ``2025-09-03T16:21:50Z`` (fractions and offsets allowed) and RFC 1123 dates.
-    Returns an aware UTC datetime, or None."""
-    if not value:
-        return None
-    v = value.strip()
-    if not v or len(v) > 64:
-        return None
-    try:
-        m = _AMZ_BASIC.match(v)
-        if m:
-            return datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-        if v[:4].isdigit() and "-" in v[:8]:
-            d = datetime.fromisoformat(v)
-        else:
-            d = email.utils.parsedate_to_datetime(v)
-    except (ValueError, TypeError, IndexError, OverflowError):
-        return None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=UTC)
-    try:
-        return d.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
 
 
 def normalize_code(value: str | None) -> str | None:
@@ -423,9 +393,9 @@ def _fill_from_xml(d: ServerError, data: bytes) -> bool:
     d.canonical_request = _choose(
         d, "CanonicalRequest", get("CanonicalRequest"), get("CanonicalRequestBytes")
     )
-    d.server_time = parse_time(get("ServerTime"))
-    d.request_time = parse_time(get("RequestTime"))
-    d.expires = parse_time(get("Expires"))
+    d.server_time = parse_error_time(get("ServerTime"))
+    d.request_time = parse_error_time(get("RequestTime"))
+    d.expires = parse_error_time(get("Expires"))
     skew = get_stripped("MaxAllowedSkewMilliseconds")
     if skew is not None and skew.isdigit() and len(skew) < 16:
         d.max_skew_ms = int(skew)
@@ -567,14 +537,14 @@ def _fill_from_message(d: ServerError) -> None:
             d.string_to_sign = sts
     m = _EXPIRED.search(msg) or _NOT_YET.search(msg)
     if m is not None:
-        d.request_time = d.request_time or parse_time(m.group("req"))
-        d.server_time = d.server_time or parse_time(m.group("srv"))
+        d.request_time = d.request_time or parse_error_time(m.group("req"))
+        d.server_time = d.server_time or parse_error_time(m.group("srv"))
         if d.max_skew_ms is None:
             d.max_skew_ms = int(m.group("min")) * 60_000
     elif d.request_time is None:
         t = _TIMESTAMP_DATE.search(msg)
         if t is not None:
-            d.request_time = parse_time(t.group("t").rstrip("."))
+            d.request_time = parse_error_time(t.group("t").rstrip("."))
     r = _REGION_WRONG.search(msg)
     if r is not None and d.expected_region is None:
         d.expected_region = r.group("exp")
@@ -646,7 +616,7 @@ def _parse(
     if len(raw) > MAX_BODY:
         d.notes.append(f"body of {len(raw)} bytes; only the first {MAX_BODY} read")
         raw = raw[:MAX_BODY]
-    d.date_header = parse_time(hdrs.get("date"))
+    d.date_header = parse_error_time(hdrs.get("date"))
     d.request_id = hdrs.get("x-amzn-requestid") or hdrs.get("x-amz-request-id") or None
     header_code = normalize_code(hdrs.get("x-amzn-errortype")) or normalize_code(
         hdrs.get("x-amzn-query-error")
