@@ -42,7 +42,13 @@ from sigv4_inspector.core.postpolicy import (
     find_condition,
     parse_policy_error,
 )
-from sigv4_inspector.core.tokens import describe_token, redact_token, token_format
+from sigv4_inspector.core.redact import (
+    redact_echoed_request,
+    replace_known,
+    signature_mark,
+    token_mark,
+)
+from sigv4_inspector.core.tokens import describe_token, token_format
 
 if TYPE_CHECKING:
     from sigv4_inspector.core.forensics import ForensicResult
@@ -1554,11 +1560,11 @@ def _post_secrets(ctx: Context) -> list[tuple[str, str]]:
     tokens = {ctx.auth.session_token or "", *(up.tokens() if up is not None else ())}
     for t in sorted(tokens, key=len, reverse=True):  # a longer one first: it may hold another
         if len(t) >= 8:
-            out.append((t, f"[token {redact_token(t)}]"))
+            out.append((t, token_mark(t)))
     sigs = {ctx.auth.signature or "", *(up.signatures() if up is not None else ())}
     for sig in sorted(sigs, key=len, reverse=True):
         if len(sig) >= 8:
-            out.append((sig, f"[signature {fingerprint(sig)}]"))
+            out.append((sig, signature_mark(sig)))
     return out
 
 
@@ -1567,9 +1573,7 @@ def _scrub(ctx: Context, text: str | None, limit: int = POST_VALUE_CHARS) -> str
     signature replaced, then cut to ``limit`` characters (the length kept)."""
     if text is None:
         return None
-    for secret, shown in _post_secrets(ctx):
-        if secret in text:
-            text = text.replace(secret, shown)
+    text = replace_known(text, _post_secrets(ctx))
     if len(text) > limit:
         text = text[:limit] + f"... [{len(text)} characters]"
     return text
@@ -2045,17 +2049,7 @@ def _server_creq_shown(ctx: Context) -> str | None:
     creq = getattr(se, "canonical_request", None) if se else None
     if not isinstance(creq, str) or not creq:
         return None
-    from sigv4_inspector.core.canonical import uri_encode
-    from sigv4_inspector.core.servererror import redact_secrets
-    from sigv4_inspector.core.tokens import redact_token
-
-    token = ctx.auth.session_token
-    if token:
-        shown = f"[token {redact_token(token)}]"
-        creq = creq.replace(uri_encode(token), shown).replace(token, shown)
-    return "\n".join(
-        line if "[token " in line else (redact_secrets(line) or "") for line in creq.split("\n")
-    )
+    return redact_echoed_request(creq, ctx.auth.session_token)
 
 
 def _cut(value: object, limit: int = 120) -> object:

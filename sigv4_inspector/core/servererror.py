@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from sigv4_inspector.core.dates import parse_error_time
 from sigv4_inspector.core.model import fingerprint
+from sigv4_inspector.core.redact import redact_named, redact_secrets
 from sigv4_inspector.core.tokens import redact_token
 
 __all__ = [
@@ -201,33 +202,6 @@ def normalize_code(value: str | None) -> str | None:
         return None
     v = value.strip().split(":", 1)[0].split(";", 1)[0].rsplit("#", 1)[-1].strip()
     return v[:256] or None
-
-
-_SECRET_LINE = re.compile(r"(?im)^(x-amz-security-token|x-amz-access-token)(:)([^\r\n]*)$")
-_SECRET_QUERY = re.compile(r"(?i)(X-Amz-Security-Token|X-Amz-Signature)(=)([^&\s'\"<]+)")
-# an S3 POST policy condition on the token, echoed in "Policy Condition failed: [...]"
-_SECRET_CONDITION = re.compile(r'(?i)("\$?x-amz-security-token"\s*[,:]\s*")([^"\\]+)')
-
-
-def _redact_match(m: re.Match[str]) -> str:
-    value = m.group(3)
-    if not value.strip():
-        return m.group(0)
-    if m.group(1).lower() == "x-amz-signature":
-        return m.group(1) + m.group(2) + fingerprint(value)
-    return m.group(1) + m.group(2) + redact_token(value)
-
-
-def redact_secrets(text: str | None) -> str | None:
-    """Replace session tokens (``x-amz-security-token:`` lines, ``X-Amz-Security-Token=``
-    query values) and query signatures echoed in ``text`` by short descriptions."""
-    if text is None:
-        return None
-    if "-token" not in text.lower() and "signature=" not in text.lower():
-        return text
-    text = _SECRET_LINE.sub(_redact_match, text)
-    text = _SECRET_CONDITION.sub(lambda m: m.group(1) + redact_token(m.group(2)), text)
-    return _SECRET_QUERY.sub(_redact_match, text)
 
 
 def _decode(data: bytes) -> str:
@@ -776,27 +750,13 @@ def classify(err: ServerError) -> str:
 
 # --- diffs ----------------------------------------------------------------------------------
 
-_SECRET_NAMES = frozenset({"x-amz-security-token", "x-amz-access-token", "x-amz-signature"})
-
-
-def _shown(name: str | None, value: str | None) -> str | None:
-    if value is not None and ":" in value[:30]:  # a whole line ("x-amz-security-token:...")
-        head, _, rest = value.partition(":")
-        if head.strip().lower() in _SECRET_NAMES:
-            return f"{head}:{_shown(head.strip(), rest)}"
-    if value is None or name is None or name.lower() not in _SECRET_NAMES:
-        return value
-    if name.lower() == "x-amz-signature":
-        return fingerprint(value)
-    return redact_token(value) if value else value
-
 
 def _entry(part: str, name: str | None, local: str | None, server: str | None) -> dict[str, Any]:
     return {
         "part": part,
         "name": name,
-        "local": _shown(name, local),
-        "server": _shown(name, server),
+        "local": redact_named(name, local),
+        "server": redact_named(name, server),
     }
 
 
