@@ -57,7 +57,7 @@ KEY_DOCS: dict[str, str] = {
     "check": "which check could not run (`checksum-crc32c`, `signature`, `inspection`, or a rule's name)",
     "chunk": "the aws-chunked chunk whose signature broke the chain (its number, or `trailer`)",
     "chunks_verified": "how many chunks verified before it",
-    "classification": "the kind of refusal (`signature_mismatch`, `clock_skew`, `wrong_region`, `sigv2_rejected`, ...; servererror.CLASSIFICATIONS)",
+    "classification": "the kind of refusal (`signature_mismatch`, `clock_skew`, `wrong_region`, `sigv2_rejected`, ...; errorclass.CLASSIFICATIONS)",
     "client": "the value as the client sent it (signed)",
     "count": "how many there are in all (when only the first few are named)",
     "credential_expiry": "when the temporary credentials that signed the URL expire (ISO 8601)",

@@ -18,13 +18,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sigv4_inspector.core import awsmodel
+from sigv4_inspector.core.canonical_diff import DiffEntry, canonical_diff
 from sigv4_inspector.core.codes import Code
 from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints, HostInfo, is_aws_host
+from sigv4_inspector.core.errorclass import ErrorClass, classify
 from sigv4_inspector.core.learn import is_global_sts_host
 from sigv4_inspector.core.model import (
     Finding,
+    ParsedAuth,
     Reason,
+    Scope,
     Verdict,
     Verification,
     WireRequest,
@@ -52,6 +56,7 @@ from sigv4_inspector.core.tokens import describe_token, token_format
 
 if TYPE_CHECKING:
     from sigv4_inspector.core.forensics import ForensicResult
+    from sigv4_inspector.core.servererror import ServerError
 
 HOP_BY_HOP = frozenset(
     {
@@ -98,7 +103,7 @@ ENCODE_FIX = "percent-encode every byte outside A-Z a-z 0-9 -_.~"
 class Response:
     status: int
     headers: list[tuple[str, str]]
-    server_error: Any = None  # servererror.ServerError when the body is an AWS error
+    server_error: ServerError | None = None  # when the body is an AWS error
     has_body: bool = True
     _index: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
 
@@ -136,7 +141,8 @@ class Context:
     limits: list[str] = field(default_factory=list)  # analysis bounds that were hit
     endpoints: Endpoints = DEFAULT  # what host names say (botocore's data, from the runtime)
     credentials_problem: str | None = None  # why the user's credentials are not loaded
-    _echo_diff: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _echo_diff: list[DiffEntry] | None = field(default=None, repr=False)
+    _error_class: ErrorClass | None = field(default=None, repr=False)
     _host: HostInfo | None = field(default=None, repr=False)
 
     @property
@@ -146,7 +152,7 @@ class Context:
         return self._host
 
     @property
-    def auth(self) -> Any:
+    def auth(self) -> ParsedAuth:
         return self.v.auth
 
     @property
@@ -224,20 +230,22 @@ def _reasons(v: Verification) -> list[Reason]:
     return [r for r in [v.reason, *v.detail.get("also", [])] if r]
 
 
-def _server_error(ctx: Context) -> Any:
+def _server_error(ctx: Context) -> ServerError | None:
     return ctx.response.server_error if ctx.response else None
 
 
-def _classify(se: Any) -> str:
-    try:
-        from sigv4_inspector.core.servererror import classify
+def _classify(ctx: Context, se: ServerError) -> ErrorClass:
+    """What the server's error (``se``, this flow's) names (computed once per flow; several
+    rules read it)."""
+    if ctx._error_class is None:
+        try:
+            ctx._error_class = classify(se)
+        except Exception:
+            ctx._error_class = ErrorClass.OTHER
+    return ctx._error_class
 
-        return str(classify(se))
-    except Exception:
-        return "other"
 
-
-def _echo_diff(ctx: Context) -> list[dict[str, Any]]:
+def _echo_diff(ctx: Context) -> list[DiffEntry]:
     """The parts in which the server's echoed canonical request differs from the local one
     (computed once per flow; several rules read it)."""
     if ctx._echo_diff is None:
@@ -245,15 +253,13 @@ def _echo_diff(ctx: Context) -> list[dict[str, Any]]:
     return ctx._echo_diff
 
 
-def _compute_echo_diff(ctx: Context) -> list[dict[str, Any]]:
+def _compute_echo_diff(ctx: Context) -> list[DiffEntry]:
     se = _server_error(ctx)
     server_creq = getattr(se, "canonical_request", None) if se else None
     local = ctx.v.canonical_request
     if not server_creq or not local or server_creq == local:
         return []
     try:
-        from sigv4_inspector.core.servererror import canonical_diff
-
         return canonical_diff(local, server_creq)
     except Exception:
         return []
@@ -404,7 +410,7 @@ def header_modified(ctx: Context) -> Iterable[Finding]:
         )
 
 
-def _header_changed_after_proxy(ctx: Context, d: dict[str, Any]) -> Finding:
+def _header_changed_after_proxy(ctx: Context, d: DiffEntry) -> Finding:
     name = str(d.get("name"))
     local, server = d.get("local"), d.get("server")
     hop = _hop_name(ctx)
@@ -964,7 +970,7 @@ def sigv2_deprecated(ctx: Context) -> Iterable[Finding]:
         Verdict.INVALID: " (and its signature does not match)",
     }.get(ctx.v.verdict, "")
     se = _server_error(ctx)
-    confirmed = se is not None and _classify(se) == "sigv2_rejected"
+    confirmed = se is not None and _classify(ctx, se) is ErrorClass.SIGV2_REJECTED
     what = (
         "This S3 POST form is signed with Signature Version 2 (AWSAccessKeyId and signature fields)"
         if form
@@ -1108,31 +1114,31 @@ def _global_token(ctx: Context) -> str | None:
 
 @rule("temporary")
 def sts_global_token_sigv4a(ctx: Context) -> Iterable[Finding]:
-    basis = _global_token(ctx)
-    if basis is None or ctx.auth.scheme != "sigv4a":
+    basis, token = _global_token(ctx), ctx.auth.session_token
+    if basis is None or token is None or ctx.auth.scheme != "sigv4a":
         return
     yield _f(
         Code.STS_GLOBAL_TOKEN_SIGV4A,
         "error",
         f"This SigV4a request carries a session token issued by the global STS endpoint (known from {basis}); SigV4a refuses such tokens with UnsupportedSignature.",
         STS_FIX,
-        token=describe_token(ctx.auth.session_token),
+        token=describe_token(token),
         basis="learned" if basis.startswith("the STS") else "format",
     )
 
 
 @rule("temporary")
 def sts_global_token_opt_in_region(ctx: Context) -> Iterable[Finding]:
-    basis = _global_token(ctx)
+    basis, token = _global_token(ctx), ctx.auth.session_token
     region = ctx.auth.scope.region if ctx.auth.scope else None
-    if basis is None or not region or region not in _OPT_IN:
+    if basis is None or token is None or not region or region not in _OPT_IN:
         return
     yield _f(
         Code.STS_GLOBAL_TOKEN_OPT_IN_REGION,
         "error",
         f"A global-endpoint (v1) session token is used in the opt-in region {region} (known from {basis}); AWS answers AuthFailure / InvalidClientTokenId.",
         STS_FIX + " Or set the account's IAM GlobalEndpointTokenVersion to v2Token.",
-        token=describe_token(ctx.auth.session_token),
+        token=describe_token(token),
         region=region,
     )
 
@@ -1334,7 +1340,7 @@ def clock_skew(ctx: Context) -> Iterable[Finding]:
     )
 
 
-def _scope(ctx: Context) -> Any:
+def _scope(ctx: Context) -> Scope | None:
     auth = ctx.auth
     if auth.scheme not in ("sigv4", "sigv4a") or auth.scope is None:
         return None
@@ -1407,7 +1413,7 @@ def scope_region_mismatch(ctx: Context) -> Iterable[Finding]:
     if sc is None or not sc.region:
         return
     se = _server_error(ctx)
-    if se is not None and _classify(se) == "wrong_region":
+    if se is not None and _classify(ctx, se) is ErrorClass.WRONG_REGION:
         want = getattr(se, "expected_region", None)
         yield _f(
             Code.SCOPE_REGION_MISMATCH,
@@ -1895,7 +1901,7 @@ def _policy_evidence(ctx: Context, up: PostUpload, ev: PolicyEvaluation) -> dict
 # --- the server's answer ------------------------------------------------------------------
 
 
-def _server_evidence(ctx: Context, se: Any) -> dict[str, Any]:
+def _server_evidence(ctx: Context, se: ServerError) -> dict[str, Any]:
     return {
         "status": ctx.response.status if ctx.response else None,
         "aws_error_code": getattr(se, "code", None),
@@ -1916,22 +1922,22 @@ def _bodyless_refusal(ctx: Context) -> bool:
     )
 
 
-SERVER_FIXES = {
-    "signature_mismatch": "Re-sign the request exactly as it is sent: compare this record's canonical_request with the one your SDK logs (boto3.set_stream_logger('botocore.auth')) and fix the part that differs.",
-    "incomplete_signature": "Sign the request with an AWS SDK (the Authorization header or presigned query is incomplete or malformed).",
-    "clock_skew": "Synchronise the client's clock (NTP / chrony).",
-    "presign_expired": "Generate a fresh presigned URL closer to its use.",
-    "wrong_region": "Create the client with the region of the endpoint it calls (region_name / AWS_REGION).",
-    "unsupported_signature": "Use a session token from a regional STS endpoint (AWS_STS_REGIONAL_ENDPOINTS=regional) for SigV4a.",
-    "headers_not_signed": "Sign every x-amz-* header the request sends (add them before the signer runs).",
-    "invalid_access_key": "The access key does not exist in this partition/account (deleted, rotated, or the wrong endpoint): check the profile in use.",
-    "invalid_token": "Send the session token that belongs to this temporary key, unaltered.",
-    "expired_token": "Refresh the temporary credentials and send their session token.",
-    "payload_hash_mismatch": "Sign the exact body that is sent (x-amz-content-sha256 must be its SHA-256).",
-    "transfer_encoding_unsupported": "Give the client a body of known length (Content-Length).",
-    "sigv2_rejected": "Switch the client to Signature Version 4 (signature_version='s3v4').",
-    "missing_authentication": "Give the client credentials, or call the right endpoint (a wrong path or stage answers 'Missing Authentication Token' too).",
-    "post_policy_rejected": "Make the form satisfy its POST policy (the findings above name the condition and the value sent), or generate the policy for the form the browser sends.",
+SERVER_FIXES: dict[ErrorClass, str] = {
+    ErrorClass.SIGNATURE_MISMATCH: "Re-sign the request exactly as it is sent: compare this record's canonical_request with the one your SDK logs (boto3.set_stream_logger('botocore.auth')) and fix the part that differs.",
+    ErrorClass.INCOMPLETE_SIGNATURE: "Sign the request with an AWS SDK (the Authorization header or presigned query is incomplete or malformed).",
+    ErrorClass.CLOCK_SKEW: "Synchronise the client's clock (NTP / chrony).",
+    ErrorClass.PRESIGN_EXPIRED: "Generate a fresh presigned URL closer to its use.",
+    ErrorClass.WRONG_REGION: "Create the client with the region of the endpoint it calls (region_name / AWS_REGION).",
+    ErrorClass.UNSUPPORTED_SIGNATURE: "Use a session token from a regional STS endpoint (AWS_STS_REGIONAL_ENDPOINTS=regional) for SigV4a.",
+    ErrorClass.HEADERS_NOT_SIGNED: "Sign every x-amz-* header the request sends (add them before the signer runs).",
+    ErrorClass.INVALID_ACCESS_KEY: "The access key does not exist in this partition/account (deleted, rotated, or the wrong endpoint): check the profile in use.",
+    ErrorClass.INVALID_TOKEN: "Send the session token that belongs to this temporary key, unaltered.",
+    ErrorClass.EXPIRED_TOKEN: "Refresh the temporary credentials and send their session token.",
+    ErrorClass.PAYLOAD_HASH_MISMATCH: "Sign the exact body that is sent (x-amz-content-sha256 must be its SHA-256).",
+    ErrorClass.TRANSFER_ENCODING_UNSUPPORTED: "Give the client a body of known length (Content-Length).",
+    ErrorClass.SIGV2_REJECTED: "Switch the client to Signature Version 4 (signature_version='s3v4').",
+    ErrorClass.MISSING_AUTHENTICATION: "Give the client credentials, or call the right endpoint (a wrong path or stage answers 'Missing Authentication Token' too).",
+    ErrorClass.POST_POLICY_REJECTED: "Make the form satisfy its POST policy (the findings above name the condition and the value sent), or generate the policy for the form the browser sends.",
 }
 
 
@@ -1950,11 +1956,11 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
                 aws_error_code=None,
             )
         return
-    cls = _classify(se)
+    cls = _classify(ctx, se)
     post = _post_echo(ctx)
     if post is not None:
-        cls = "post_policy_rejected"  # EntityTooLarge/Small too: the policy's size range
-    if cls in ("permission_denied", "other"):
+        cls = ErrorClass.POST_POLICY_REJECTED  # EntityTooLarge/Small too: the size range
+    if cls in (ErrorClass.PERMISSION_DENIED, ErrorClass.OTHER):
         return
     code = getattr(se, "code", None)
     message = getattr(se, "message", None) or ""
@@ -1982,7 +1988,7 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
         "error",
         f"AWS refused the request's authentication: {code}: {first}".rstrip(": "),
         fix,
-        classification=cls,
+        classification=cls.value,
         **_server_evidence(ctx, se),
         **extra,
     )
@@ -1995,8 +2001,8 @@ def permission_denied(ctx: Context) -> Iterable[Finding]:
     if resp is None or _post_echo(ctx) is not None:  # a POST policy's refusal, not IAM's
         return
     if se is not None:
-        if _classify(se) != "permission_denied" and not (
-            _classify(se) == "other" and resp.status in (401, 403)
+        if _classify(ctx, se) is not ErrorClass.PERMISSION_DENIED and not (
+            _classify(ctx, se) is ErrorClass.OTHER and resp.status in (401, 403)
         ):
             return
     elif resp.status not in (401, 403) or _bodyless_refusal(ctx):
@@ -2064,7 +2070,7 @@ def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
     if se is None or ctx.v.verdict is not Verdict.VALID or getattr(se, "canonical_request", None):
         return
-    if _classify(se) != "signature_mismatch":
+    if _classify(ctx, se) is not ErrorClass.SIGNATURE_MISMATCH:
         return
     suspects = []
     if ctx.auth.location == "form":
