@@ -287,12 +287,11 @@ def fallback_inspection(cap: FlowCapture, exc: Exception) -> Inspection | None:
         if auth.scheme == "none" and not is_aws_host(req.host):
             return None
         v = Verification(verdict=Verdict.UNVERIFIED, auth=auth, reason=Reason.INTERNAL_ERROR)
-        finding = Finding(
-            "CHECK_UNAVAILABLE",
+        finding = rules.check_unavailable_finding(
             "warning",
             f"The inspector failed on this flow ({type(exc).__name__}); traffic was not affected.",
             "Report it with a bug-report bundle (sigv4.bundle).",
-            {"check": "inspection"},
+            check="inspection",
         )
         rec, line = build_record_line(
             flow_id=cap.flow_id,

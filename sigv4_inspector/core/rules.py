@@ -29,6 +29,7 @@ from sigv4_inspector.core.model import (
     ParsedAuth,
     Reason,
     Scope,
+    Severity,
     Verdict,
     Verification,
     WireRequest,
@@ -218,6 +219,15 @@ def _f(code: Code, severity: str, message: str, fix: str = "", **evidence: Any) 
     return Finding(str(code), severity, message, fix, evidence)  # type: ignore[arg-type]
 
 
+def check_unavailable_finding(
+    severity: Severity, message: str, fix: str = "", **evidence: Any
+) -> Finding:
+    """The one maker of CHECK_UNAVAILABLE: a check that could not run (the rule
+    :func:`check_unavailable`), a rule that failed (:func:`diagnose`) and a flow the
+    inspector failed on (:func:`sigv4_inspector.core.inspect.fallback_inspection`)."""
+    return _f(Code.CHECK_UNAVAILABLE, severity, message, fix, **evidence)
+
+
 def _user_agent(ctx: Context) -> str:
     return ctx.req.header("user-agent") or ""
 
@@ -398,7 +408,18 @@ def header_modified(ctx: Context) -> Iterable[Finding]:
             )
     for d in _echo_diff(ctx):
         if d.get("part") == "header" and d.get("name") != "host":
-            yield _header_changed_after_proxy(ctx, d)
+            msg, fix, hop = _header_changed_after_proxy(ctx, d)
+            yield _f(
+                Code.HEADER_MODIFIED,
+                "error",
+                msg,
+                fix,
+                where="after-proxy",
+                header=str(d.get("name")),
+                client=d.get("local"),
+                upstream=d.get("server"),
+                hop=hop,
+            )
     fz = _forensic(ctx, "header")
     if fz is not None and fz.evidence.get("header") not in ctx.v.missing_headers:
         yield _f(
@@ -410,7 +431,9 @@ def header_modified(ctx: Context) -> Iterable[Finding]:
         )
 
 
-def _header_changed_after_proxy(ctx: Context, d: DiffEntry) -> Finding:
+def _header_changed_after_proxy(ctx: Context, d: DiffEntry) -> tuple[str, str, str | None]:
+    """The message and fix for a signed header the server's echo shows changed after the
+    proxy, and the name of that hop (when known)."""
     name = str(d.get("name"))
     local, server = d.get("local"), d.get("server")
     hop = _hop_name(ctx)
@@ -423,29 +446,17 @@ def _header_changed_after_proxy(ctx: Context, d: DiffEntry) -> Finding:
     what = "stripped" if server in (None, "") else f"changed to {server!r}"
     if name in HOP_BY_HOP:
         te = name == "transfer-encoding"
-        return _f(
-            Code.HEADER_MODIFIED,
-            "error",
+        return (
             f"{who[0].upper() + who[1:]} {what} {label} (sent as {local!r}), which your SDK signed; intermediaries may legally do that to a hop-by-hop header.",
             "Upgrade to botocore >= 1.36.7 (boto3 >= 1.36.7), which no longer signs Transfer-Encoding, or set AWS_REQUEST_CHECKSUM_CALCULATION=when_required."
             if te
             else f"Stop signing {label}: it is hop-by-hop and may change on the way.",
-            where="after-proxy",
-            header=name,
-            client=local,
-            upstream=server,
-            hop=hop,
+            hop,
         )
-    return _f(
-        Code.HEADER_MODIFIED,
-        "error",
+    return (
         f"The signed header {label} reached the server {('without it' if server in (None, '') else 'as ' + repr(server))}, not as {local!r} as signed: {who} rewrites it.",
         f"Make {who} forward {label} unchanged, or do not sign it.",
-        where="after-proxy",
-        header=name,
-        client=local,
-        upstream=server,
-        hop=hop,
+        hop,
     )
 
 
@@ -500,11 +511,12 @@ def _where_raw(part: str, line: str, raw: list[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(out))[:5]
 
 
-def _encoding_finding(ctx: Context, code: Code) -> Iterable[Finding]:
+def _signer_encoding(ctx: Context, part: str) -> tuple[str, str, dict[str, Any]] | None:
+    """The message, fix and evidence when the signature matches only the signer's encoding
+    of the ``part`` (``path`` or ``query``), not AWS's."""
     enc = ctx.v.encoding
-    part = "path" if code is Code.URI_ENCODING else "query"
     if enc is None or enc.get("part") != part or ctx.v.verdict is not Verdict.INVALID:
-        return
+        return None
     raw: list[tuple[str, str]] = [(str(x[0]), str(x[1])) for x in enc.get("raw") or []]
     over: list[str] = list(enc.get("over_encoded") or [])
     signed_line, aws_line = enc["signed_line"], enc["aws_line"]
@@ -532,22 +544,22 @@ def _encoding_finding(ctx: Context, code: Code) -> Iterable[Finding]:
     else:
         msg = f"The signer {enc['signer_did']}: AWS computes the {part} as {aws_line[:120]!r}, the signature covers {signed_line[:120]!r}."
         fix = f"Sign the {part} as AWS canonicalises it, or let an AWS SDK build the request."
-    yield _f(
-        code,
-        "error",
-        msg,
-        fix,
-        where="signer",
-        matched_variant=enc.get("form"),
-        aws_canonical=aws_line,
-        signed_canonical=signed_line,
-        characters=[ch for ch, _ in raw],
-    )
+    evidence = {
+        "where": "signer",
+        "matched_variant": enc.get("form"),
+        "aws_canonical": aws_line,
+        "signed_canonical": signed_line,
+        "characters": [ch for ch, _ in raw],
+    }
+    return msg, fix, evidence
 
 
 @rule("failed", "changes", "error", "forensic")
 def uri_encoding(ctx: Context) -> Iterable[Finding]:
-    yield from _encoding_finding(ctx, Code.URI_ENCODING)
+    signer = _signer_encoding(ctx, "path")
+    if signer is not None:
+        msg, fix, evidence = signer
+        yield _f(Code.URI_ENCODING, "error", msg, fix, **evidence)
     for ch in ctx.proxy_changes:
         if ch.part == "path":
             yield _f(
@@ -582,7 +594,10 @@ def uri_encoding(ctx: Context) -> Iterable[Finding]:
 
 @rule("failed", "changes", "error", "forensic")
 def query_encoding(ctx: Context) -> Iterable[Finding]:
-    yield from _encoding_finding(ctx, Code.QUERY_ENCODING)
+    signer = _signer_encoding(ctx, "query")
+    if signer is not None:
+        msg, fix, evidence = signer
+        yield _f(Code.QUERY_ENCODING, "error", msg, fix, **evidence)
     for ch in ctx.proxy_changes:
         if ch.part != "query":
             continue
@@ -848,8 +863,7 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
     v = ctx.v
     for ck in v.checksums:
         if ck.ok is None and ck.unavailable:
-            yield _f(
-                Code.CHECK_UNAVAILABLE,
+            yield check_unavailable_finding(
                 "warning",
                 f"The x-amz-checksum-{ck.algorithm} {ck.location} was not checked: {ck.unavailable} is not installed here.",
                 f"Install it beside mitmproxy: pip install {ck.unavailable} (pipx: pipx inject mitmproxy {ck.unavailable}).",
@@ -870,7 +884,7 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
     else:
         msg = f"This request could not be checked ({v.reason or 'scheme not supported'})."
         fix = ""
-    yield _f(Code.CHECK_UNAVAILABLE, "warning", msg, fix, check="signature", reason=v.reason)
+    yield check_unavailable_finding("warning", msg, fix, check="signature", reason=v.reason)
 
 
 @rule("body_unchecked")
@@ -2146,8 +2160,7 @@ def diagnose(ctx: Context) -> list[Finding]:
                 out.append(finding)
         except Exception as exc:  # a broken rule must not hide the others
             out.append(
-                _f(
-                    Code.CHECK_UNAVAILABLE,
+                check_unavailable_finding(
                     "info",
                     f"The rule {r.__name__} failed on this flow ({type(exc).__name__}); the other findings stand.",
                     "Report it with a bug-report bundle (sigv4.bundle).",
