@@ -5,8 +5,10 @@ that emits them, so the document cannot drift.
 
 The keys come from the source of :mod:`sigv4_inspector.core.rules` (the keyword arguments
 of every ``_f(Code.X, ...)``, the variant search's evidence of :mod:`~sigv4_inspector.core.forensics`
-for the ``inferred`` findings, ``_server_evidence``), and the few findings made elsewhere
-(:mod:`~sigv4_inspector.core.rank`, :mod:`~sigv4_inspector.core.inspect`). Every key needs a
+for the ``inferred`` findings, ``_server_evidence``, a helper's evidence dict), the calls of
+a code's one maker (``check_unavailable_finding``, in rules and
+:mod:`~sigv4_inspector.core.inspect`) and FINDINGS_TRUNCATED of
+:mod:`~sigv4_inspector.core.rank`. Every key needs a
 sentence in :data:`KEY_DOCS`; ``tests/test_record_doc.py`` checks the file is what this
 module writes and that real records carry no undocumented key.
 """
@@ -57,7 +59,7 @@ KEY_DOCS: dict[str, str] = {
     "check": "which check could not run (`checksum-crc32c`, `signature`, `inspection`, or a rule's name)",
     "chunk": "the aws-chunked chunk whose signature broke the chain (its number, or `trailer`)",
     "chunks_verified": "how many chunks verified before it",
-    "classification": "the kind of refusal (`signature_mismatch`, `clock_skew`, `wrong_region`, `sigv2_rejected`, ...; servererror.CLASSIFICATIONS)",
+    "classification": "the kind of refusal (`signature_mismatch`, `clock_skew`, `wrong_region`, `sigv2_rejected`, ...; errorclass.CLASSIFICATIONS)",
     "client": "the value as the client sent it (signed)",
     "count": "how many there are in all (when only the first few are named)",
     "credential_expiry": "when the temporary credentials that signed the URL expire (ISO 8601)",
@@ -204,12 +206,61 @@ def _local_dict_keys(fn: ast.FunctionDef, name: str) -> set[str]:
     return keys
 
 
+def _helper_dict_keys(
+    fn: ast.FunctionDef, name: str, functions: dict[str, ast.FunctionDef]
+) -> set[str]:
+    """The keys of the local dict ``name`` of the module's functions ``fn`` calls (a helper
+    that returns the evidence, e.g. ``msg, fix, evidence = _signer_encoding(...)``)."""
+    keys: set[str] = set()
+    for sub in ast.walk(fn):
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+            helper = functions.get(sub.func.id)
+            if helper is not None and helper is not fn:
+                keys |= _local_dict_keys(helper, name)
+    return keys
+
+
 def _codes_of(arg: ast.AST, fn: ast.FunctionDef) -> list[str]:
     if isinstance(arg, ast.Attribute):
         return [arg.attr]
-    if isinstance(arg, ast.Name) and fn.name == "_encoding_finding":
-        return [Code.URI_ENCODING.value, Code.QUERY_ENCODING.value]
     raise ValueError(f"cannot tell the code of {ast.unparse(arg)} in {fn.name}")
+
+
+def _makers(tree: ast.Module) -> dict[str, str]:
+    """Functions that make one code's finding for several callers, by name -> code: they
+    pass their own severity and ``**evidence`` on to ``_f(Code.X, severity, ...)``
+    (``check_unavailable_finding``)."""
+    out: dict[str, str] = {}
+    for fn in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+        if fn.args.kwarg is None:
+            continue
+        for call in ast.walk(fn):
+            if (
+                isinstance(call, ast.Call)
+                and getattr(call.func, "id", None) == "_f"
+                and isinstance(call.args[0], ast.Attribute)
+                and any(
+                    kw.arg is None
+                    and isinstance(kw.value, ast.Name)
+                    and kw.value.id == fn.args.kwarg.arg
+                    for kw in call.keywords
+                )
+            ):
+                out[fn.name] = call.args[0].attr
+    return out
+
+
+def _maker_calls(makers: dict[str, str]) -> Iterator[tuple[str, set[str], set[str]]]:
+    """(code, severities, evidence keys) of every call of a maker (:func:`_makers`)."""
+    for module in (rules, core_inspect):
+        for call in ast.walk(_source_tree(module)):
+            if not isinstance(call, ast.Call):
+                continue
+            func = call.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in makers and call.args:
+                keys = {kw.arg for kw in call.keywords if kw.arg is not None}
+                yield makers[name], _severities(call.args[0]), keys
 
 
 def _severities(arg: ast.AST) -> set[str]:
@@ -228,7 +279,12 @@ def _rule_findings() -> Iterator[tuple[str, set[str], set[str]]]:
     tree = _source_tree(rules)
     forensic = _forensic_keys()
     server = _function_return_keys(tree, "_server_evidence")
-    for fn in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+    makers = _makers(tree)
+    functions = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    yield from _maker_calls(makers)
+    for fn in functions.values():
+        if fn.name in makers:
+            continue
         kind = None
         for sub in ast.walk(fn):
             if (
@@ -254,7 +310,9 @@ def _rule_findings() -> Iterator[tuple[str, set[str], set[str]]]:
                 if "fz.evidence" in text and kind is not None:
                     keys |= forensic.get(kind, set())
                 if isinstance(value, ast.Name):  # **extra: a local dict filled in the rule
-                    keys |= _local_dict_keys(fn, value.id)
+                    keys |= _local_dict_keys(fn, value.id) or _helper_dict_keys(
+                        fn, value.id, functions
+                    )
             for code in _codes_of(call.args[0], fn):
                 yield code, _severities(call.args[1]), keys
 

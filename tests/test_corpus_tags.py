@@ -12,9 +12,10 @@ import boto3
 import botocore.config
 import pytest
 
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.inspect import inspect_request, parse_response
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
-from sigv4_inspector.core.rules import ProxyChange, parse_amz_date
+from sigv4_inspector.core.rules import ProxyChange
 from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])

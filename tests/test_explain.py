@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.explain import DIFF_MARK, comparison, explain_record
 from sigv4_inspector.core.inspect import inspect_request, parse_response
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
-from sigv4_inspector.core.rules import ProxyChange, parse_amz_date
+from sigv4_inspector.core.rules import ProxyChange
 from sigv4_testsupport.signing import AKID, SECRET, capture, to_wire
 
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLETOKEN" + "Z" * 300

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from sigv4_inspector.core.model import ParsedAuth, Verification
+from sigv4_inspector.core.model import ParsedAuth, Verdict, Verification
 from sigv4_inspector.runtime.feeder import StreamVerifier
 
 
@@ -32,7 +32,7 @@ class Recorder:
         self.unknown = True
 
     def finish(self) -> Verification:
-        return Verification(verdict="valid", auth=ParsedAuth(scheme="none", location=None))
+        return Verification(verdict=Verdict.VALID, auth=ParsedAuth(scheme="none", location=None))
 
 
 def test_chunks_arrive_in_order_on_the_thread() -> None:

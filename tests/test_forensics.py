@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.inspect import Inspection, inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
-from sigv4_inspector.core.rules import parse_amz_date
 from sigv4_testsupport.signing import AKID, SECRET, capture
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sigv4_inspector.core.capture import FlowCapture
+from sigv4_inspector.core.errorclass import classify
 from sigv4_inspector.core.explain import explain_record
 from sigv4_inspector.core.inspect import (
     FlowInspector,
@@ -35,7 +36,7 @@ from sigv4_inspector.core.inspect import (
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest, fingerprint
 from sigv4_inspector.core.postpolicy import post_bucket
 from sigv4_inspector.core.redact import redact_body
-from sigv4_inspector.core.servererror import classify, parse_error_response
+from sigv4_inspector.core.servererror import parse_error_response
 from sigv4_inspector.core.verify import VerifySession
 
 ROOT = Path(__file__).resolve().parent.parent

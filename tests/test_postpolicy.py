@@ -29,6 +29,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sigv4_inspector.core.dates import parse_policy_expiration
 from sigv4_inspector.core.multipart import MultipartParser, form_boundary, parse_form
 from sigv4_inspector.core.postpolicy import (
     ConditionKind,
@@ -40,7 +41,6 @@ from sigv4_inspector.core.postpolicy import (
     decode_policy,
     evaluate,
     find_condition,
-    parse_expiration,
     parse_policy_error,
     parse_post_upload,
     post_upload,
@@ -406,7 +406,7 @@ def test_a_malformed_condition_is_reported_by_evaluation() -> None:
     ],
 )
 def test_expiration_formats(text: str, expected: datetime | None) -> None:
-    assert parse_expiration(text) == expected
+    assert parse_policy_expiration(text) == expected
 
 
 def test_expiration_against_now() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.inspect import inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.prove import plan_proof
-from sigv4_inspector.core.rules import parse_amz_date
 from sigv4_inspector.core.verify import verify
 from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
 

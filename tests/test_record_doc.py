@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sigv4_inspector.core.codes import Code
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.inspect import inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
-from sigv4_inspector.core.rules import ProxyChange, parse_amz_date
+from sigv4_inspector.core.rules import ProxyChange
 from sigv4_inspector.recorddoc import KEY_DOCS, evidence_by_code, render, undocumented
 from sigv4_testsupport.paths import ROOT
 from sigv4_testsupport.signing import AKID, SECRET, capture

@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.inspect import Inspection, inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
-from sigv4_inspector.core.rules import parse_amz_date
 from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])

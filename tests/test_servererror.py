@@ -16,16 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sigv4_inspector.core.canonical_diff import canonical_diff, string_to_sign_diff
+from sigv4_inspector.core.errorclass import CLASSIFICATIONS, classify
 from sigv4_inspector.core.model import aws_header_digest, fingerprint
-from sigv4_inspector.core.servererror import (
-    CLASSIFICATIONS,
-    MAX_BODY,
-    ServerError,
-    canonical_diff,
-    classify,
-    parse_error_response,
-    string_to_sign_diff,
-)
+from sigv4_inspector.core.servererror import MAX_BODY, ServerError, parse_error_response
 
 
 def _hex(text: str) -> str:

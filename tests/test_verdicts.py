@@ -12,11 +12,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from sigv4_inspector.core.codes import Code
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.inspect import Inspection, inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
 from sigv4_inspector.core.rank import MAX_FINDINGS, finalize
 from sigv4_inspector.core.report import MAX_COMMENT
-from sigv4_inspector.core.rules import ProxyChange, Response, parse_amz_date
+from sigv4_inspector.core.rules import ProxyChange, Response
 from sigv4_inspector.core.servererror import parse_error_response
 from sigv4_testsupport.signing import AKID, SECRET, capture, presigned, to_wire
 

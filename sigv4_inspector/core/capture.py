@@ -1,7 +1,8 @@
 """A flow as plain data: what the addon captures from each mitmproxy flow for the
-inspector, and the outcome it gets back. Named tuples of bytes and strings, cheap to build
-and to pickle (the addon builds one per flow in the proxy's process and may send it to the
-worker process). Imports nothing heavy, so the addon can load it at start-up for free.
+inspector, and the outcome it gets back. Named tuples of bytes and strings, cheap to build:
+the addon builds one per flow and the inspector reads it in the same process, on
+mitmproxy's event loop (there is no worker process). Imports nothing heavy, so the addon can
+load it at start-up for free.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def pick_authority(
 
 class FlowCapture(NamedTuple):
     """Everything the inspection of one flow reads, as the client sent it. A named tuple:
-    built and pickled at C speed, since the addon makes one per flow in the proxy's process.
+    built at C speed, since the addon makes one per flow on mitmproxy's event loop.
 
     ``h2_authority`` is the HTTP/2 or HTTP/3 ``:authority`` (preferred over Host, as
     mitmproxy's ``host_header`` does); ``default_authority`` is used when neither exists.

@@ -19,12 +19,15 @@ from typing import Any
 from sigv4_inspector.core import rules
 from sigv4_inspector.core.authparse import parse_auth
 from sigv4_inspector.core.capture import FlowCapture, decode_fields
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints, is_aws_host
 from sigv4_inspector.core.forensics import ForensicResult, search
 from sigv4_inspector.core.model import (
     Finding,
     Keyring,
     ParsedAuth,
+    Reason,
+    Verdict,
     Verification,
     WireRequest,
 )
@@ -32,7 +35,6 @@ from sigv4_inspector.core.multipart import MAX_KEPT_BYTES, MultipartParser
 from sigv4_inspector.core.postpolicy import form_post_boundary, post_upload
 from sigv4_inspector.core.rank import finalize
 from sigv4_inspector.core.report import build_record_line, comment_for, marker_for
-from sigv4_inspector.core.rules import parse_amz_date
 from sigv4_inspector.core.verify import settle_post, verify
 
 __all__ = [
@@ -62,7 +64,7 @@ class Inspection:
     error: str = ""  # the inspector's own failure on this flow, for the log
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         return self.verification.verdict
 
     @property
@@ -125,8 +127,8 @@ def inspect_request(
         v = settle_post(v, req, keyring, now)
     forensic: ForensicResult | None = None
     if (
-        v.verdict == "invalid"
-        and v.reason in ("signature_mismatch", "signed_header_missing")
+        v.verdict is Verdict.INVALID
+        and v.reason in (Reason.SIGNATURE_MISMATCH, Reason.SIGNED_HEADER_MISSING)
         and v.credential is not None
         and v.auth.location != "form"  # the variants are a request's; a policy has none
     ):
@@ -284,13 +286,12 @@ def fallback_inspection(cap: FlowCapture, exc: Exception) -> Inspection | None:
         auth = parse_auth(req)
         if auth.scheme == "none" and not is_aws_host(req.host):
             return None
-        v = Verification(verdict="unverified", auth=auth, reason="internal_error")
-        finding = Finding(
-            "CHECK_UNAVAILABLE",
+        v = Verification(verdict=Verdict.UNVERIFIED, auth=auth, reason=Reason.INTERNAL_ERROR)
+        finding = rules.check_unavailable_finding(
             "warning",
             f"The inspector failed on this flow ({type(exc).__name__}); traffic was not affected.",
             "Report it with a bug-report bundle (sigv4.bundle).",
-            {"check": "inspection"},
+            check="inspection",
         )
         rec, line = build_record_line(
             flow_id=cap.flow_id,

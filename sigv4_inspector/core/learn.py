@@ -12,11 +12,12 @@ import json
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
+from sigv4_inspector.core.dates import from_epoch, parse_iso8601
 from sigv4_inspector.core.model import Credential
 
 __all__ = ["LEARNED_PREFIX", "is_global_sts_host", "learn_from_response"]
@@ -74,17 +75,9 @@ def _parse_expiry(value: object, millis: bool = False) -> datetime | None:
         text = value.strip()
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
             return _parse_expiry(float(text), millis)
-        try:
-            dt = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+        return parse_iso8601(text)
     if isinstance(value, int | float):
-        seconds = value / 1000 if millis or value > 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
+        return from_epoch(value / 1000 if millis or value > 1e11 else value)
     return None
 
 

@@ -6,8 +6,9 @@ No behaviour lives here beyond small accessors, so every other module can import
 The types built for every flow (``WireRequest``, ``Scope``, ``ParsedAuth``, ``Finding``)
 are treated as immutable but are not ``frozen``: a frozen dataclass sets each field
 through ``object.__setattr__`` and costs about five times as much to build (ParsedAuth:
-9.9 against 2.0 µs), which the worker pays on every flow. Use ``dataclasses.replace``
-(``ParsedAuth.with_payload`` where verification swaps the payload on most flows).
+9.9 against 2.0 µs), paid on every flow on mitmproxy's event loop, where the addon
+inspects flows (one process). Use ``dataclasses.replace`` (``ParsedAuth.with_payload``
+where verification swaps the payload on most flows).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from base64 import b64encode
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 if TYPE_CHECKING:
     from sigv4_inspector.core.postpolicy import PolicyEvaluation, PostUpload
@@ -25,8 +27,99 @@ if TYPE_CHECKING:
 Scheme = Literal["sigv4", "sigv4a", "sigv2", "none"]
 # "form": an S3 POST upload, whose signing fields and policy are multipart/form-data fields
 Location = Literal["header", "query", "form"]
-Verdict = Literal["valid", "invalid", "unverified", "unsigned"]
 Severity = Literal["error", "warning", "info"]
+
+
+class Verdict(StrEnum):
+    """The record's ``verdict`` (report.md): the outcome of the cryptographic check on the
+    request as seen. A ``StrEnum``: the record writes the plain value."""
+
+    VALID = "valid"  # recomputed the way AWS's servers compute it, and it matches
+    INVALID = "invalid"  # it does not match, or cannot match
+    UNVERIFIED = "unverified"  # no secret is known, or the scheme is not checked
+    UNSIGNED = "unsigned"  # an AWS endpoint reached with no signature at all
+
+
+class Reason(StrEnum):
+    """Why a request is ``invalid`` or ``unverified`` (:attr:`Verification.reason`); the
+    diagnosis rules turn each into findings."""
+
+    SIGNATURE_MISMATCH = "signature_mismatch"
+    SIGNED_HEADER_MISSING = "signed_header_missing"
+    PATH_ENCODING = "path_encoding"  # the signature matches a signer's form of the path
+    QUERY_ENCODING = "query_encoding"  # ... of the query
+    PAYLOAD_HASH_MISMATCH = "payload_hash_mismatch"
+    AWS_CHUNKED_FRAMING = "aws_chunked_framing"
+    DECODED_LENGTH_MISMATCH = "decoded_length_mismatch"
+    CHUNK_SIGNATURE_MISMATCH = "chunk_signature_mismatch"
+    MALFORMED_AUTHORIZATION = "malformed_authorization"
+    UNKNOWN_ACCESS_KEY = "unknown_access_key"
+    BODY_UNKNOWN = "body_unknown"  # the payload hash needs a body that was not seen
+    FORM_UNKNOWN = "form_unknown"  # a multipart POST whose form was not seen
+    INTERNAL_ERROR = "internal_error"  # the check itself failed (never on valid input)
+
+
+class AuthErrorDetail(TypedDict, total=False):
+    """What makes an authorization malformed, beside :attr:`ParsedAuth.error`."""
+
+    authorization_sha256_b64: str  # base64(SHA-256(raw header)), as AWS prints it
+    problems: list[str]  # each problem found, in words
+
+
+class EncodingForm(TypedDict):
+    """The signer's canonical form a signature matched when AWS's does not
+    (:attr:`Verification.encoding`): its lines and the characters that differ."""
+
+    part: Literal["path", "query"]
+    form: str  # the form's name (awsmodel)
+    signer_did: str  # what that signer did, in words
+    aws_line: str  # the canonical line as AWS's servers compute it
+    signed_line: str  # the line the signature matches
+    raw: list[tuple[str, str]]  # characters left raw, each with AWS's escape
+    over_encoded: list[str]  # escapes AWS does not make
+
+
+class Ambiguity(TypedDict):
+    """A contested reading the verdict rests on (:attr:`Verification.ambiguity`)."""
+
+    reading: str
+    part: str
+    character: str
+    model_reading: str  # how the decided model (awsmodel) reads it
+    other_reading: str
+    matches: str  # the reading the signature matches
+    evidence: list[str]
+
+
+class ReasonDetail(TypedDict, total=False):
+    """The evidence of :attr:`Verification.reason`; which keys are set depends on it."""
+
+    error: str | None  # in words (malformed_authorization, framing, internal_error, ...)
+    also: list[Reason]  # the other reasons found, after the first
+    # malformed_authorization
+    authorization_sha256_b64: str
+    problems: list[str]
+    # signed_header_missing: the headers, and their signed values when known (SigV2 URLs)
+    headers: list[str]
+    values: dict[str, str]
+    # payload_hash_mismatch
+    signed: str
+    body: str
+    # aws_chunked_framing, decoded_length_mismatch, chunk_signature_mismatch
+    after_decoded_bytes: int
+    declared: int
+    decoded: int
+    chunk: int | str
+    # form_unknown
+    bytes_seen: int
+    # path_encoding, query_encoding: the matched form (:class:`EncodingForm`)
+    part: str
+    form: str
+    signer_did: str
+    aws_line: str
+    signed_line: str
+    raw: list[tuple[str, str]]
+    over_encoded: list[str]
 
 
 def header_index(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -184,7 +277,7 @@ class ParsedAuth:
     session_token: str | None = field(default=None, repr=False)
     raw_authorization: str | None = field(default=None, repr=False)
     error: str | None = None  # set when the authentication is malformed
-    error_detail: dict[str, Any] = field(default_factory=dict)
+    error_detail: AuthErrorDetail = field(default_factory=dict)  # type: ignore[assignment]
 
     @property
     def malformed(self) -> bool:
@@ -294,11 +387,11 @@ class Verification:
     canonical_request: str | None = None
     string_to_sign: str | None = None
     credential: Credential | None = field(default=None, repr=False)
-    reason: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    reason: Reason | None = None
+    detail: ReasonDetail = field(default_factory=dict)  # type: ignore[assignment]
     variant: str | None = None  # the signer's form the signature matched, when not AWS's
-    encoding: dict[str, Any] | None = None  # that form's lines and the characters that differ
-    ambiguity: list[dict[str, Any]] = field(default_factory=list)  # contested readings decided
+    encoding: EncodingForm | None = None  # that form's lines and the characters that differ
+    ambiguity: list[Ambiguity] = field(default_factory=list)  # contested readings decided
     body_unchecked: str | None = None  # why the body was not checked, when the verdict holds
     missing_headers: list[str] = field(default_factory=list)
     payload_line: str | None = None

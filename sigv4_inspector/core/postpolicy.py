@@ -130,6 +130,7 @@ from typing import Any
 
 from sigv4_inspector.core.authparse import parse_scope
 from sigv4_inspector.core.canonical import percent_decode
+from sigv4_inspector.core.dates import parse_policy_expiration
 from sigv4_inspector.core.keys import (
     normal_signature,
     signature_matches,
@@ -549,22 +550,8 @@ def verify_post_signature(upload: PostUpload, secret: str) -> bool:
 
 # ---------------------------------------------------------------- the policy
 
-_EXPIRATION = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$")
+# the expiration is read by dates.parse_policy_expiration (S3's ISO 8601 with Z, above)
 _B64_ALPHABET = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
-
-
-def parse_expiration(value: str) -> datetime | None:
-    """An ISO 8601 UTC instant as S3 reads ``expiration`` (``Z`` required, optional
-    fraction); ``None`` when S3 would refuse it."""
-    m = _EXPIRATION.match(value)
-    if m is None:
-        return None
-    y, mo, d, h, mi, s, frac = m.groups()
-    micro = int((frac or "0")[:6].ljust(6, "0"))
-    try:
-        return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micro, tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def _dump(obj: Any) -> str:
@@ -746,7 +733,7 @@ def decode_policy(policy_b64: str) -> Policy | str:
         problems.append("Invalid Policy: Invalid 'expiration' value.")
         expiration_raw = _dump(expiration_raw)
     else:
-        expiration = parse_expiration(expiration_raw)
+        expiration = parse_policy_expiration(expiration_raw)
         if expiration is None:
             problems.append(f"Invalid Policy: Invalid 'expiration' value: '{expiration_raw[:80]}'")
     raw_conditions = doc.get("conditions")

@@ -36,9 +36,10 @@ from typing import Any
 
 from sigv4_inspector.core import canonical as c
 from sigv4_inspector.core import keys
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints
 from sigv4_inspector.core.model import Credential, ParsedAuth, Scope, WireRequest, fingerprint
-from sigv4_inspector.core.rules import HOP_BY_HOP, parse_amz_date
+from sigv4_inspector.core.rules import HOP_BY_HOP
 from sigv4_inspector.core.verify import build_canonical_request
 
 SAFE_METHODS = ("GET", "HEAD")

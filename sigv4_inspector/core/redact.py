@@ -1,8 +1,21 @@
-"""Redaction for shareable bug reports: what to remove or fingerprint in headers, URLs and
-bodies so a saved flow carries no signature, token, cookie or secret key.
+"""Redaction, every form of it in one place: what to remove, describe or fingerprint so
+no output carries a signature, token, cookie or secret key (report.md, "Never in a
+record ...").
 
-Pure functions over strings and bytes; the mitmproxy side (``sigv4_inspector.addon.bundle``)
-applies them to flows.
+- the record: a URL's signatures and tokens fingerprinted (:func:`redact_url`), the session
+  token in a canonical request shown as ``[token <description>]`` (:func:`hide_token`),
+  known values in a finding replaced by their marks (:func:`replace_known`,
+  :func:`token_mark`, :func:`signature_mark`);
+- what AWS echoes: tokens and query signatures in an error's message or canonical request
+  (:func:`redact_secrets`, :func:`redact_echoed_request`), and the values of secret headers
+  in a canonical-request diff (:func:`redact_named`);
+- shareable bug reports: headers, targets, bodies and forms of a saved flow
+  (:func:`redact_headers`, :func:`redact_target`, :func:`redact_body`,
+  :func:`redact_text`); the mitmproxy side (``sigv4_inspector.addon.bundle``) applies them;
+- the scrubber every byte the addon writes passes (:class:`Scrubber`).
+
+Pure functions over strings and bytes. A token is only ever shown as
+:func:`sigv4_inspector.core.tokens.redact_token` describes it.
 """
 
 from __future__ import annotations
@@ -10,8 +23,122 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from sigv4_inspector.core.canonical import uri_encode
 from sigv4_inspector.core.model import fingerprint
 from sigv4_inspector.core.tokens import redact_token
+
+# --------------------------------------------------------------------------------------------
+# The record
+# --------------------------------------------------------------------------------------------
+
+SECRET_QUERY_KEYS = (
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "Signature",
+    "SecurityToken",
+    "x-amz-security-token",
+)
+_QKEY = re.compile(
+    r"(?P<pre>[?&](?:" + "|".join(re.escape(k) for k in SECRET_QUERY_KEYS) + r")=)(?P<val>[^&#]*)",
+    re.IGNORECASE,
+)
+
+
+def redact_url(url: str) -> str:
+    """Replace signature and token values in a URL's query by short fingerprints."""
+    return _QKEY.sub(lambda m: m.group("pre") + fingerprint(m.group("val")), url)
+
+
+def token_mark(token: str) -> str:
+    """How a session token is shown in a record: ``[token IQoJb3Jp…(len 812, v2 token)]``."""
+    return f"[token {redact_token(token)}]"
+
+
+def signature_mark(signature: str) -> str:
+    """How a signature is shown in a finding's text: ``[signature sha256:...]``."""
+    return f"[signature {fingerprint(signature)}]"
+
+
+def hide_token(text: str, token: str) -> str:
+    """``text`` (a canonical request) with the session token, percent-encoded as in a
+    canonical query or raw as in a header line, replaced by its :func:`token_mark`."""
+    shown = token_mark(token)
+    return text.replace(uri_encode(token), shown).replace(token, shown)
+
+
+def replace_known(text: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """``text`` with each known value replaced by what shows instead (longest first is the
+    caller's order: a longer value may hold a shorter one)."""
+    for secret, shown in pairs:
+        if secret in text:
+            text = text.replace(secret, shown)
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# What AWS echoes: error messages, canonical requests, canonical-request diffs
+# --------------------------------------------------------------------------------------------
+
+_SECRET_LINE = re.compile(r"(?im)^(x-amz-security-token|x-amz-access-token)(:)([^\r\n]*)$")
+_SECRET_QUERY = re.compile(r"(?i)(X-Amz-Security-Token|X-Amz-Signature)(=)([^&\s'\"<]+)")
+# an S3 POST policy condition on the token, echoed in "Policy Condition failed: [...]"
+_SECRET_CONDITION = re.compile(r'(?i)("\$?x-amz-security-token"\s*[,:]\s*")([^"\\]+)')
+
+
+def _redact_match(m: re.Match[str]) -> str:
+    value = m.group(3)
+    if not value.strip():
+        return m.group(0)
+    if m.group(1).lower() == "x-amz-signature":
+        return m.group(1) + m.group(2) + fingerprint(value)
+    return m.group(1) + m.group(2) + redact_token(value)
+
+
+def redact_secrets(text: str | None) -> str | None:
+    """Replace session tokens (``x-amz-security-token:`` lines, ``X-Amz-Security-Token=``
+    query values) and query signatures echoed in ``text`` by short descriptions."""
+    if text is None:
+        return None
+    if "-token" not in text.lower() and "signature=" not in text.lower():
+        return text
+    text = _SECRET_LINE.sub(_redact_match, text)
+    text = _SECRET_CONDITION.sub(lambda m: m.group(1) + redact_token(m.group(2)), text)
+    return _SECRET_QUERY.sub(_redact_match, text)
+
+
+def redact_echoed_request(creq: str, token: str | None) -> str:
+    """The server's echoed canonical request as a record shows it: this request's session
+    token shown as the local canonical request shows it (:func:`hide_token`), any other
+    token or signature redacted line by line (:func:`redact_secrets`)."""
+    if token:
+        creq = hide_token(creq, token)
+    return "\n".join(
+        line if "[token " in line else (redact_secrets(line) or "") for line in creq.split("\n")
+    )
+
+
+_SECRET_HEADERS = frozenset({"x-amz-security-token", "x-amz-access-token", "x-amz-signature"})
+
+
+def redact_named(name: str | None, value: str | None) -> str | None:
+    """A canonical-request part's value as a diff shows it: a secret header's or
+    parameter's value (``x-amz-security-token``, ``x-amz-access-token``,
+    ``x-amz-signature``) described or fingerprinted, also inside a whole
+    ``name:value`` line; any other value as it is."""
+    if value is not None and ":" in value[:30]:  # a whole line ("x-amz-security-token:...")
+        head, _, rest = value.partition(":")
+        if head.strip().lower() in _SECRET_HEADERS:
+            return f"{head}:{redact_named(head.strip(), rest)}"
+    if value is None or name is None or name.lower() not in _SECRET_HEADERS:
+        return value
+    if name.lower() == "x-amz-signature":
+        return fingerprint(value)
+    return redact_token(value) if value else value
+
+
+# --------------------------------------------------------------------------------------------
+# Shareable bug reports
+# --------------------------------------------------------------------------------------------
 
 DROP_HEADERS = frozenset(
     {
@@ -174,10 +301,8 @@ def redact_form_fields(body: bytes) -> bytes:
 
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
-    for s in secrets:
-        if s and len(s) >= 8:
-            text = text.replace(s, "[redacted]")
-    return text
+    """``text`` with every known secret of 8 characters or more replaced by ``[redacted]``."""
+    return replace_known(text, ((s, "[redacted]") for s in secrets if s and len(s) >= 8))
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,32 +1,16 @@
-"""The report contract of report.md: the JSON record of one flow, its one-line comment,
-its marker, and redaction of URLs so no signature or token is ever written out."""
+"""The report contract of report.md: the JSON record of one flow, its one-line comment and
+its marker. No signature or token is ever written out: URLs and canonical requests pass
+:mod:`sigv4_inspector.core.redact`."""
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from sigv4_inspector.core.model import Finding, Verification, fingerprint
+from sigv4_inspector.core.redact import hide_token, redact_url
 from sigv4_inspector.core.tokens import redact_token
-
-SECRET_QUERY_KEYS = (
-    "X-Amz-Signature",
-    "X-Amz-Security-Token",
-    "Signature",
-    "SecurityToken",
-    "x-amz-security-token",
-)
-_QKEY = re.compile(
-    r"(?P<pre>[?&](?:" + "|".join(re.escape(k) for k in SECRET_QUERY_KEYS) + r")=)(?P<val>[^&#]*)",
-    re.IGNORECASE,
-)
-
-
-def redact_url(url: str) -> str:
-    """Replace signature and token values in a URL's query by short fingerprints."""
-    return _QKEY.sub(lambda m: m.group("pre") + fingerprint(m.group("val")), url)
 
 
 def marker_for(findings: list[Finding], verdict: str) -> str:
@@ -154,10 +138,7 @@ def build_record_line(
         token = v.auth.session_token
         auth["session_token"] = redact_token(token)
         if creq:
-            from sigv4_inspector.core.canonical import uri_encode
-
-            shown = f"[token {redact_token(token)}]"
-            creq = creq.replace(uri_encode(token), shown).replace(token, shown)
+            creq = hide_token(creq, token)
     if v.variant:
         auth["matched_variant"] = v.variant
     signed = auth.get("signed_headers")

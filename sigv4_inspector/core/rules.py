@@ -14,15 +14,28 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sigv4_inspector.core import awsmodel
+from sigv4_inspector.core.canonical_diff import DiffEntry, canonical_diff
 from sigv4_inspector.core.codes import Code
+from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.endpoints import DEFAULT, Endpoints, HostInfo, is_aws_host
+from sigv4_inspector.core.errorclass import ErrorClass, classify
 from sigv4_inspector.core.learn import is_global_sts_host
-from sigv4_inspector.core.model import Finding, Verification, WireRequest, fingerprint, header_index
+from sigv4_inspector.core.model import (
+    Finding,
+    ParsedAuth,
+    Reason,
+    Scope,
+    Severity,
+    Verdict,
+    Verification,
+    WireRequest,
+    fingerprint,
+    header_index,
+)
 from sigv4_inspector.core.postpolicy import (
     ConditionKind,
     ConditionResult,
@@ -34,10 +47,17 @@ from sigv4_inspector.core.postpolicy import (
     find_condition,
     parse_policy_error,
 )
-from sigv4_inspector.core.tokens import describe_token, redact_token, token_format
+from sigv4_inspector.core.redact import (
+    redact_echoed_request,
+    replace_known,
+    signature_mark,
+    token_mark,
+)
+from sigv4_inspector.core.tokens import describe_token, token_format
 
 if TYPE_CHECKING:
     from sigv4_inspector.core.forensics import ForensicResult
+    from sigv4_inspector.core.servererror import ServerError
 
 HOP_BY_HOP = frozenset(
     {
@@ -84,7 +104,7 @@ ENCODE_FIX = "percent-encode every byte outside A-Z a-z 0-9 -_.~"
 class Response:
     status: int
     headers: list[tuple[str, str]]
-    server_error: Any = None  # servererror.ServerError when the body is an AWS error
+    server_error: ServerError | None = None  # when the body is an AWS error
     has_body: bool = True
     _index: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
 
@@ -122,7 +142,8 @@ class Context:
     limits: list[str] = field(default_factory=list)  # analysis bounds that were hit
     endpoints: Endpoints = DEFAULT  # what host names say (botocore's data, from the runtime)
     credentials_problem: str | None = None  # why the user's credentials are not loaded
-    _echo_diff: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _echo_diff: list[DiffEntry] | None = field(default=None, repr=False)
+    _error_class: ErrorClass | None = field(default=None, repr=False)
     _host: HostInfo | None = field(default=None, repr=False)
 
     @property
@@ -132,7 +153,7 @@ class Context:
         return self._host
 
     @property
-    def auth(self) -> Any:
+    def auth(self) -> ParsedAuth:
         return self.v.auth
 
     @property
@@ -161,7 +182,7 @@ def facts(ctx: Context) -> set[str]:
     session token or temporary credentials, SigV2, no signature, bounds hit, a HAR file."""
     v, auth, resp = ctx.v, ctx.v.auth, ctx.response
     out = set()
-    if v.verdict != "valid" or v.reason:
+    if v.verdict is not Verdict.VALID or v.reason:
         out.add("failed")
     if ctx.proxy_changes:
         out.add("changes")
@@ -198,36 +219,13 @@ def _f(code: Code, severity: str, message: str, fix: str = "", **evidence: Any) 
     return Finding(str(code), severity, message, fix, evidence)  # type: ignore[arg-type]
 
 
-def parse_amz_date(value: str | None) -> datetime | None:
-    """An x-amz-date (ISO basic) or HTTP date as an aware UTC datetime; None if neither."""
-    if not value:
-        return None
-    return _parse_date(value)
-
-
-@lru_cache(maxsize=1024)  # each flow reads its date several times; datetimes are immutable
-def _parse_date(value: str) -> datetime | None:
-    v = value.strip()
-    if len(v) == 16 and v[8] == "T" and v[15] == "Z" and v[:8].isdigit() and v[9:15].isdigit():
-        try:
-            return datetime(
-                int(v[:4]),
-                int(v[4:6]),
-                int(v[6:8]),
-                int(v[9:11]),
-                int(v[11:13]),
-                int(v[13:15]),
-                tzinfo=UTC,
-            )
-        except ValueError:
-            return None
-    try:
-        from email.utils import parsedate_to_datetime
-
-        d = parsedate_to_datetime(value)
-        return d if d.tzinfo else d.replace(tzinfo=UTC)
-    except (TypeError, ValueError, IndexError):
-        return None
+def check_unavailable_finding(
+    severity: Severity, message: str, fix: str = "", **evidence: Any
+) -> Finding:
+    """The one maker of CHECK_UNAVAILABLE: a check that could not run (the rule
+    :func:`check_unavailable`), a rule that failed (:func:`diagnose`) and a flow the
+    inspector failed on (:func:`sigv4_inspector.core.inspect.fallback_inspection`)."""
+    return _f(Code.CHECK_UNAVAILABLE, severity, message, fix, **evidence)
 
 
 def _user_agent(ctx: Context) -> str:
@@ -238,24 +236,26 @@ def _label(name: str) -> str:
     return "-".join(p.capitalize() for p in name.split("-"))
 
 
-def _reasons(v: Verification) -> list[str]:
+def _reasons(v: Verification) -> list[Reason]:
     return [r for r in [v.reason, *v.detail.get("also", [])] if r]
 
 
-def _server_error(ctx: Context) -> Any:
+def _server_error(ctx: Context) -> ServerError | None:
     return ctx.response.server_error if ctx.response else None
 
 
-def _classify(se: Any) -> str:
-    try:
-        from sigv4_inspector.core.servererror import classify
+def _classify(ctx: Context, se: ServerError) -> ErrorClass:
+    """What the server's error (``se``, this flow's) names (computed once per flow; several
+    rules read it)."""
+    if ctx._error_class is None:
+        try:
+            ctx._error_class = classify(se)
+        except Exception:
+            ctx._error_class = ErrorClass.OTHER
+    return ctx._error_class
 
-        return str(classify(se))
-    except Exception:
-        return "other"
 
-
-def _echo_diff(ctx: Context) -> list[dict[str, Any]]:
+def _echo_diff(ctx: Context) -> list[DiffEntry]:
     """The parts in which the server's echoed canonical request differs from the local one
     (computed once per flow; several rules read it)."""
     if ctx._echo_diff is None:
@@ -263,15 +263,13 @@ def _echo_diff(ctx: Context) -> list[dict[str, Any]]:
     return ctx._echo_diff
 
 
-def _compute_echo_diff(ctx: Context) -> list[dict[str, Any]]:
+def _compute_echo_diff(ctx: Context) -> list[DiffEntry]:
     se = _server_error(ctx)
     server_creq = getattr(se, "canonical_request", None) if se else None
     local = ctx.v.canonical_request
     if not server_creq or not local or server_creq == local:
         return []
     try:
-        from sigv4_inspector.core.servererror import canonical_diff
-
         return canonical_diff(local, server_creq)
     except Exception:
         return []
@@ -311,7 +309,7 @@ def malformed_authorization(ctx: Context) -> Iterable[Finding]:
                 "policy is base64 JSON with an ISO 8601 UTC expiration and a list of conditions.",
                 problem=_scrub(ctx, problem, POST_TEXT_CHARS),
             )
-    if ctx.v.reason != "malformed_authorization":
+    if ctx.v.reason is not Reason.MALFORMED_AUTHORIZATION:
         return
     d = ctx.v.detail
     if ctx.auth.location == "form":
@@ -337,7 +335,7 @@ def malformed_authorization(ctx: Context) -> Iterable[Finding]:
 @rule("failed")
 def signed_header_missing(ctx: Context) -> Iterable[Finding]:
     missing = ctx.v.missing_headers
-    if not missing or ctx.v.verdict == "valid":
+    if not missing or ctx.v.verdict is Verdict.VALID:
         return
     values = dict(ctx.v.detail.get("values", {}))
     fz = _forensic(ctx, "header")
@@ -410,7 +408,18 @@ def header_modified(ctx: Context) -> Iterable[Finding]:
             )
     for d in _echo_diff(ctx):
         if d.get("part") == "header" and d.get("name") != "host":
-            yield _header_changed_after_proxy(ctx, d)
+            msg, fix, hop = _header_changed_after_proxy(ctx, d)
+            yield _f(
+                Code.HEADER_MODIFIED,
+                "error",
+                msg,
+                fix,
+                where="after-proxy",
+                header=str(d.get("name")),
+                client=d.get("local"),
+                upstream=d.get("server"),
+                hop=hop,
+            )
     fz = _forensic(ctx, "header")
     if fz is not None and fz.evidence.get("header") not in ctx.v.missing_headers:
         yield _f(
@@ -422,7 +431,9 @@ def header_modified(ctx: Context) -> Iterable[Finding]:
         )
 
 
-def _header_changed_after_proxy(ctx: Context, d: dict[str, Any]) -> Finding:
+def _header_changed_after_proxy(ctx: Context, d: DiffEntry) -> tuple[str, str, str | None]:
+    """The message and fix for a signed header the server's echo shows changed after the
+    proxy, and the name of that hop (when known)."""
     name = str(d.get("name"))
     local, server = d.get("local"), d.get("server")
     hop = _hop_name(ctx)
@@ -435,29 +446,17 @@ def _header_changed_after_proxy(ctx: Context, d: dict[str, Any]) -> Finding:
     what = "stripped" if server in (None, "") else f"changed to {server!r}"
     if name in HOP_BY_HOP:
         te = name == "transfer-encoding"
-        return _f(
-            Code.HEADER_MODIFIED,
-            "error",
+        return (
             f"{who[0].upper() + who[1:]} {what} {label} (sent as {local!r}), which your SDK signed; intermediaries may legally do that to a hop-by-hop header.",
             "Upgrade to botocore >= 1.36.7 (boto3 >= 1.36.7), which no longer signs Transfer-Encoding, or set AWS_REQUEST_CHECKSUM_CALCULATION=when_required."
             if te
             else f"Stop signing {label}: it is hop-by-hop and may change on the way.",
-            where="after-proxy",
-            header=name,
-            client=local,
-            upstream=server,
-            hop=hop,
+            hop,
         )
-    return _f(
-        Code.HEADER_MODIFIED,
-        "error",
+    return (
         f"The signed header {label} reached the server {('without it' if server in (None, '') else 'as ' + repr(server))}, not as {local!r} as signed: {who} rewrites it.",
         f"Make {who} forward {label} unchanged, or do not sign it.",
-        where="after-proxy",
-        header=name,
-        client=local,
-        upstream=server,
-        hop=hop,
+        hop,
     )
 
 
@@ -512,11 +511,12 @@ def _where_raw(part: str, line: str, raw: list[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(out))[:5]
 
 
-def _encoding_finding(ctx: Context, code: Code) -> Iterable[Finding]:
+def _signer_encoding(ctx: Context, part: str) -> tuple[str, str, dict[str, Any]] | None:
+    """The message, fix and evidence when the signature matches only the signer's encoding
+    of the ``part`` (``path`` or ``query``), not AWS's."""
     enc = ctx.v.encoding
-    part = "path" if code is Code.URI_ENCODING else "query"
-    if enc is None or enc.get("part") != part or ctx.v.verdict != "invalid":
-        return
+    if enc is None or enc.get("part") != part or ctx.v.verdict is not Verdict.INVALID:
+        return None
     raw: list[tuple[str, str]] = [(str(x[0]), str(x[1])) for x in enc.get("raw") or []]
     over: list[str] = list(enc.get("over_encoded") or [])
     signed_line, aws_line = enc["signed_line"], enc["aws_line"]
@@ -544,22 +544,22 @@ def _encoding_finding(ctx: Context, code: Code) -> Iterable[Finding]:
     else:
         msg = f"The signer {enc['signer_did']}: AWS computes the {part} as {aws_line[:120]!r}, the signature covers {signed_line[:120]!r}."
         fix = f"Sign the {part} as AWS canonicalises it, or let an AWS SDK build the request."
-    yield _f(
-        code,
-        "error",
-        msg,
-        fix,
-        where="signer",
-        matched_variant=enc.get("form"),
-        aws_canonical=aws_line,
-        signed_canonical=signed_line,
-        characters=[ch for ch, _ in raw],
-    )
+    evidence = {
+        "where": "signer",
+        "matched_variant": enc.get("form"),
+        "aws_canonical": aws_line,
+        "signed_canonical": signed_line,
+        "characters": [ch for ch, _ in raw],
+    }
+    return msg, fix, evidence
 
 
 @rule("failed", "changes", "error", "forensic")
 def uri_encoding(ctx: Context) -> Iterable[Finding]:
-    yield from _encoding_finding(ctx, Code.URI_ENCODING)
+    signer = _signer_encoding(ctx, "path")
+    if signer is not None:
+        msg, fix, evidence = signer
+        yield _f(Code.URI_ENCODING, "error", msg, fix, **evidence)
     for ch in ctx.proxy_changes:
         if ch.part == "path":
             yield _f(
@@ -594,7 +594,10 @@ def uri_encoding(ctx: Context) -> Iterable[Finding]:
 
 @rule("failed", "changes", "error", "forensic")
 def query_encoding(ctx: Context) -> Iterable[Finding]:
-    yield from _encoding_finding(ctx, Code.QUERY_ENCODING)
+    signer = _signer_encoding(ctx, "query")
+    if signer is not None:
+        msg, fix, evidence = signer
+        yield _f(Code.QUERY_ENCODING, "error", msg, fix, **evidence)
     for ch in ctx.proxy_changes:
         if ch.part != "query":
             continue
@@ -669,8 +672,8 @@ def encoding_ambiguous(ctx: Context) -> Iterable[Finding]:
 
 @rule("failed", "changes", "forensic")
 def payload_hash_mismatch(ctx: Context) -> Iterable[Finding]:
-    if "payload_hash_mismatch" in _reasons(ctx.v):
-        d = ctx.v.detail if ctx.v.reason == "payload_hash_mismatch" else {}
+    if Reason.PAYLOAD_HASH_MISMATCH in _reasons(ctx.v):
+        d = ctx.v.detail if ctx.v.reason is Reason.PAYLOAD_HASH_MISMATCH else {}
         yield _f(
             Code.PAYLOAD_HASH_MISMATCH,
             "error",
@@ -712,7 +715,7 @@ def payload_hash_mismatch(ctx: Context) -> Iterable[Finding]:
 @rule("failed")
 def chunk_signature_mismatch(ctx: Context) -> Iterable[Finding]:
     reasons = _reasons(ctx.v)
-    if ctx.v.reason == "chunk_signature_mismatch":
+    if ctx.v.reason is Reason.CHUNK_SIGNATURE_MISMATCH:
         d = ctx.v.detail
         which = (
             "the trailer signature" if d.get("chunk") == "trailer" else f"chunk {d.get('chunk')}"
@@ -726,8 +729,8 @@ def chunk_signature_mismatch(ctx: Context) -> Iterable[Finding]:
             chunks_verified=ctx.v.chunks_verified,
             detail=d.get("error"),
         )
-    if "aws_chunked_framing" in reasons:
-        d = ctx.v.detail if ctx.v.reason == "aws_chunked_framing" else {}
+    if Reason.AWS_CHUNKED_FRAMING in reasons:
+        d = ctx.v.detail if ctx.v.reason is Reason.AWS_CHUNKED_FRAMING else {}
         yield _f(
             Code.CHUNK_SIGNATURE_MISMATCH,
             "error",
@@ -735,8 +738,8 @@ def chunk_signature_mismatch(ctx: Context) -> Iterable[Finding]:
             "Something between the SDK and here re-framed or truncated the body; check Content-Length and any proxy that buffers uploads.",
             framing=d.get("error"),
         )
-    if "decoded_length_mismatch" in reasons:
-        d = ctx.v.detail if ctx.v.reason == "decoded_length_mismatch" else {}
+    if Reason.DECODED_LENGTH_MISMATCH in reasons:
+        d = ctx.v.detail if ctx.v.reason is Reason.DECODED_LENGTH_MISMATCH else {}
         yield _f(
             Code.CHUNK_SIGNATURE_MISMATCH,
             "error",
@@ -772,7 +775,7 @@ def checksum_mismatch(ctx: Context) -> Iterable[Finding]:
 def signature_mismatch(ctx: Context) -> Iterable[Finding]:
     """The bare mismatch; the final pass drops it when a more specific cause is found."""
     v = ctx.v
-    if v.reason != "signature_mismatch" or v.missing_headers:
+    if v.reason is not Reason.SIGNATURE_MISMATCH or v.missing_headers:
         return
     if v.auth.location == "form":
         yield _f(
@@ -804,8 +807,8 @@ def secret_mismatch(ctx: Context) -> Iterable[Finding]:
         ctx.auth.location == "form"
         and server_sts
         and server_sts == ctx.v.string_to_sign
-        and ctx.v.verdict == "invalid"
-        and ctx.v.reason == "signature_mismatch"
+        and ctx.v.verdict is Verdict.INVALID
+        and ctx.v.reason is Reason.SIGNATURE_MISMATCH
     ):
         yield _f(
             Code.SECRET_MISMATCH,
@@ -817,8 +820,8 @@ def secret_mismatch(ctx: Context) -> Iterable[Finding]:
     if (
         server_creq
         and server_creq == ctx.v.canonical_request
-        and ctx.v.verdict == "invalid"
-        and ctx.v.reason == "signature_mismatch"
+        and ctx.v.verdict is Verdict.INVALID
+        and ctx.v.reason is Reason.SIGNATURE_MISMATCH
         and not ctx.v.missing_headers
     ):
         yield _f(
@@ -843,7 +846,7 @@ def secret_mismatch(ctx: Context) -> Iterable[Finding]:
 
 @rule("failed")
 def unknown_access_key(ctx: Context) -> Iterable[Finding]:
-    if ctx.v.reason == "unknown_access_key":
+    if ctx.v.reason is Reason.UNKNOWN_ACCESS_KEY:
         why = f": {ctx.credentials_problem}" if ctx.credentials_problem else ""
         yield _f(
             Code.UNKNOWN_ACCESS_KEY,
@@ -860,35 +863,34 @@ def check_unavailable(ctx: Context) -> Iterable[Finding]:
     v = ctx.v
     for ck in v.checksums:
         if ck.ok is None and ck.unavailable:
-            yield _f(
-                Code.CHECK_UNAVAILABLE,
+            yield check_unavailable_finding(
                 "warning",
                 f"The x-amz-checksum-{ck.algorithm} {ck.location} was not checked: {ck.unavailable} is not installed here.",
                 f"Install it beside mitmproxy: pip install {ck.unavailable} (pipx: pipx inject mitmproxy {ck.unavailable}).",
                 check=f"checksum-{ck.algorithm}",
                 module=ck.unavailable,
             )
-    if v.verdict != "unverified" or v.reason == "unknown_access_key":
+    if v.verdict is not Verdict.UNVERIFIED or v.reason is Reason.UNKNOWN_ACCESS_KEY:
         return
-    if v.reason == "body_unknown":
+    if v.reason is Reason.BODY_UNKNOWN:
         msg = "The signature covers the body's SHA-256 and the body was not kept (streamed, or not stored), so it was not checked."
         fix = "Keep bodies (leave stream_large_bodies unset, or set store_streamed_bodies) to check such requests."
-    elif v.reason == "form_unknown":
+    elif v.reason is Reason.FORM_UNKNOWN:
         msg = f"This multipart/form-data POST to {ctx.req.host} may be an S3 POST upload, but its body was not seen (streamed untapped, or not kept), so its policy and signature were not read."
         fix = "Leave sigv4_stream_verify on (the default) so streamed uploads are read as they pass, or keep bodies."
-    elif v.reason == "internal_error":
+    elif v.reason is Reason.INTERNAL_ERROR:
         msg = f"The check failed inside the inspector ({v.detail.get('error') or 'internal error'}); traffic was not affected."
         fix = "Report it with a bug-report bundle (sigv4.bundle)."
     else:
         msg = f"This request could not be checked ({v.reason or 'scheme not supported'})."
         fix = ""
-    yield _f(Code.CHECK_UNAVAILABLE, "warning", msg, fix, check="signature", reason=v.reason)
+    yield check_unavailable_finding("warning", msg, fix, check="signature", reason=v.reason)
 
 
 @rule("body_unchecked")
 def payload_not_verified(ctx: Context) -> Iterable[Finding]:
     note = ctx.v.body_unchecked
-    if note and ctx.v.verdict == "valid" and ctx.auth.location == "form":
+    if note and ctx.v.verdict is Verdict.VALID and ctx.auth.location == "form":
         yield _f(
             Code.PAYLOAD_NOT_VERIFIED,
             "warning",
@@ -896,7 +898,7 @@ def payload_not_verified(ctx: Context) -> Iterable[Finding]:
             "Leave sigv4_stream_verify on (the default) to read streamed uploads, or keep the body.",
             reason=note,
         )
-    elif note and ctx.v.verdict == "valid":
+    elif note and ctx.v.verdict is Verdict.VALID:
         yield _f(
             Code.PAYLOAD_NOT_VERIFIED,
             "warning",
@@ -947,7 +949,7 @@ def unsigned_payload(ctx: Context) -> Iterable[Finding]:
 
 @rule("unsigned")
 def unsigned_request(ctx: Context) -> Iterable[Finding]:
-    if ctx.auth.scheme == "none" and ctx.v.verdict == "unsigned":
+    if ctx.auth.scheme == "none" and ctx.v.verdict is Verdict.UNSIGNED:
         yield _f(
             Code.UNSIGNED_REQUEST,
             "info",
@@ -978,11 +980,11 @@ def sigv2_deprecated(ctx: Context) -> Iterable[Finding]:
     else:
         fix = "Switch the client to Signature Version 4 (signature_version = s3v4 / AWS4-HMAC-SHA256)."
     ok = {
-        "valid": " (its signature is correct)",
-        "invalid": " (and its signature does not match)",
+        Verdict.VALID: " (its signature is correct)",
+        Verdict.INVALID: " (and its signature does not match)",
     }.get(ctx.v.verdict, "")
     se = _server_error(ctx)
-    confirmed = se is not None and _classify(se) == "sigv2_rejected"
+    confirmed = se is not None and _classify(ctx, se) is ErrorClass.SIGV2_REJECTED
     what = (
         "This S3 POST form is signed with Signature Version 2 (AWSAccessKeyId and signature fields)"
         if form
@@ -1126,31 +1128,31 @@ def _global_token(ctx: Context) -> str | None:
 
 @rule("temporary")
 def sts_global_token_sigv4a(ctx: Context) -> Iterable[Finding]:
-    basis = _global_token(ctx)
-    if basis is None or ctx.auth.scheme != "sigv4a":
+    basis, token = _global_token(ctx), ctx.auth.session_token
+    if basis is None or token is None or ctx.auth.scheme != "sigv4a":
         return
     yield _f(
         Code.STS_GLOBAL_TOKEN_SIGV4A,
         "error",
         f"This SigV4a request carries a session token issued by the global STS endpoint (known from {basis}); SigV4a refuses such tokens with UnsupportedSignature.",
         STS_FIX,
-        token=describe_token(ctx.auth.session_token),
+        token=describe_token(token),
         basis="learned" if basis.startswith("the STS") else "format",
     )
 
 
 @rule("temporary")
 def sts_global_token_opt_in_region(ctx: Context) -> Iterable[Finding]:
-    basis = _global_token(ctx)
+    basis, token = _global_token(ctx), ctx.auth.session_token
     region = ctx.auth.scope.region if ctx.auth.scope else None
-    if basis is None or not region or region not in _OPT_IN:
+    if basis is None or token is None or not region or region not in _OPT_IN:
         return
     yield _f(
         Code.STS_GLOBAL_TOKEN_OPT_IN_REGION,
         "error",
         f"A global-endpoint (v1) session token is used in the opt-in region {region} (known from {basis}); AWS answers AuthFailure / InvalidClientTokenId.",
         STS_FIX + " Or set the account's IAM GlobalEndpointTokenVersion to v2Token.",
-        token=describe_token(ctx.auth.session_token),
+        token=describe_token(token),
         region=region,
     )
 
@@ -1352,7 +1354,7 @@ def clock_skew(ctx: Context) -> Iterable[Finding]:
     )
 
 
-def _scope(ctx: Context) -> Any:
+def _scope(ctx: Context) -> Scope | None:
     auth = ctx.auth
     if auth.scheme not in ("sigv4", "sigv4a") or auth.scope is None:
         return None
@@ -1425,7 +1427,7 @@ def scope_region_mismatch(ctx: Context) -> Iterable[Finding]:
     if sc is None or not sc.region:
         return
     se = _server_error(ctx)
-    if se is not None and _classify(se) == "wrong_region":
+    if se is not None and _classify(ctx, se) is ErrorClass.WRONG_REGION:
         want = getattr(se, "expected_region", None)
         yield _f(
             Code.SCOPE_REGION_MISMATCH,
@@ -1531,7 +1533,7 @@ def input_lost_bytes(ctx: Context) -> Iterable[Finding]:
     client's."""
     if ctx.input_source != "har":
         return
-    if ctx.v.verdict != "invalid" and all(ck.ok is not False for ck in ctx.v.checksums):
+    if ctx.v.verdict is not Verdict.INVALID and all(ck.ok is not False for ck in ctx.v.checksums):
         return
     yield _f(
         Code.INPUT_LOST_BYTES,
@@ -1578,11 +1580,11 @@ def _post_secrets(ctx: Context) -> list[tuple[str, str]]:
     tokens = {ctx.auth.session_token or "", *(up.tokens() if up is not None else ())}
     for t in sorted(tokens, key=len, reverse=True):  # a longer one first: it may hold another
         if len(t) >= 8:
-            out.append((t, f"[token {redact_token(t)}]"))
+            out.append((t, token_mark(t)))
     sigs = {ctx.auth.signature or "", *(up.signatures() if up is not None else ())}
     for sig in sorted(sigs, key=len, reverse=True):
         if len(sig) >= 8:
-            out.append((sig, f"[signature {fingerprint(sig)}]"))
+            out.append((sig, signature_mark(sig)))
     return out
 
 
@@ -1591,9 +1593,7 @@ def _scrub(ctx: Context, text: str | None, limit: int = POST_VALUE_CHARS) -> str
     signature replaced, then cut to ``limit`` characters (the length kept)."""
     if text is None:
         return None
-    for secret, shown in _post_secrets(ctx):
-        if secret in text:
-            text = text.replace(secret, shown)
+    text = replace_known(text, _post_secrets(ctx))
     if len(text) > limit:
         text = text[:limit] + f"... [{len(text)} characters]"
     return text
@@ -1915,7 +1915,7 @@ def _policy_evidence(ctx: Context, up: PostUpload, ev: PolicyEvaluation) -> dict
 # --- the server's answer ------------------------------------------------------------------
 
 
-def _server_evidence(ctx: Context, se: Any) -> dict[str, Any]:
+def _server_evidence(ctx: Context, se: ServerError) -> dict[str, Any]:
     return {
         "status": ctx.response.status if ctx.response else None,
         "aws_error_code": getattr(se, "code", None),
@@ -1932,26 +1932,26 @@ def _bodyless_refusal(ctx: Context) -> bool:
         r is not None
         and r.status in (401, 403)
         and r.server_error is None
-        and ctx.v.verdict == "invalid"
+        and ctx.v.verdict is Verdict.INVALID
     )
 
 
-SERVER_FIXES = {
-    "signature_mismatch": "Re-sign the request exactly as it is sent: compare this record's canonical_request with the one your SDK logs (boto3.set_stream_logger('botocore.auth')) and fix the part that differs.",
-    "incomplete_signature": "Sign the request with an AWS SDK (the Authorization header or presigned query is incomplete or malformed).",
-    "clock_skew": "Synchronise the client's clock (NTP / chrony).",
-    "presign_expired": "Generate a fresh presigned URL closer to its use.",
-    "wrong_region": "Create the client with the region of the endpoint it calls (region_name / AWS_REGION).",
-    "unsupported_signature": "Use a session token from a regional STS endpoint (AWS_STS_REGIONAL_ENDPOINTS=regional) for SigV4a.",
-    "headers_not_signed": "Sign every x-amz-* header the request sends (add them before the signer runs).",
-    "invalid_access_key": "The access key does not exist in this partition/account (deleted, rotated, or the wrong endpoint): check the profile in use.",
-    "invalid_token": "Send the session token that belongs to this temporary key, unaltered.",
-    "expired_token": "Refresh the temporary credentials and send their session token.",
-    "payload_hash_mismatch": "Sign the exact body that is sent (x-amz-content-sha256 must be its SHA-256).",
-    "transfer_encoding_unsupported": "Give the client a body of known length (Content-Length).",
-    "sigv2_rejected": "Switch the client to Signature Version 4 (signature_version='s3v4').",
-    "missing_authentication": "Give the client credentials, or call the right endpoint (a wrong path or stage answers 'Missing Authentication Token' too).",
-    "post_policy_rejected": "Make the form satisfy its POST policy (the findings above name the condition and the value sent), or generate the policy for the form the browser sends.",
+SERVER_FIXES: dict[ErrorClass, str] = {
+    ErrorClass.SIGNATURE_MISMATCH: "Re-sign the request exactly as it is sent: compare this record's canonical_request with the one your SDK logs (boto3.set_stream_logger('botocore.auth')) and fix the part that differs.",
+    ErrorClass.INCOMPLETE_SIGNATURE: "Sign the request with an AWS SDK (the Authorization header or presigned query is incomplete or malformed).",
+    ErrorClass.CLOCK_SKEW: "Synchronise the client's clock (NTP / chrony).",
+    ErrorClass.PRESIGN_EXPIRED: "Generate a fresh presigned URL closer to its use.",
+    ErrorClass.WRONG_REGION: "Create the client with the region of the endpoint it calls (region_name / AWS_REGION).",
+    ErrorClass.UNSUPPORTED_SIGNATURE: "Use a session token from a regional STS endpoint (AWS_STS_REGIONAL_ENDPOINTS=regional) for SigV4a.",
+    ErrorClass.HEADERS_NOT_SIGNED: "Sign every x-amz-* header the request sends (add them before the signer runs).",
+    ErrorClass.INVALID_ACCESS_KEY: "The access key does not exist in this partition/account (deleted, rotated, or the wrong endpoint): check the profile in use.",
+    ErrorClass.INVALID_TOKEN: "Send the session token that belongs to this temporary key, unaltered.",
+    ErrorClass.EXPIRED_TOKEN: "Refresh the temporary credentials and send their session token.",
+    ErrorClass.PAYLOAD_HASH_MISMATCH: "Sign the exact body that is sent (x-amz-content-sha256 must be its SHA-256).",
+    ErrorClass.TRANSFER_ENCODING_UNSUPPORTED: "Give the client a body of known length (Content-Length).",
+    ErrorClass.SIGV2_REJECTED: "Switch the client to Signature Version 4 (signature_version='s3v4').",
+    ErrorClass.MISSING_AUTHENTICATION: "Give the client credentials, or call the right endpoint (a wrong path or stage answers 'Missing Authentication Token' too).",
+    ErrorClass.POST_POLICY_REJECTED: "Make the form satisfy its POST policy (the findings above name the condition and the value sent), or generate the policy for the form the browser sends.",
 }
 
 
@@ -1970,11 +1970,11 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
                 aws_error_code=None,
             )
         return
-    cls = _classify(se)
+    cls = _classify(ctx, se)
     post = _post_echo(ctx)
     if post is not None:
-        cls = "post_policy_rejected"  # EntityTooLarge/Small too: the policy's size range
-    if cls in ("permission_denied", "other"):
+        cls = ErrorClass.POST_POLICY_REJECTED  # EntityTooLarge/Small too: the size range
+    if cls in (ErrorClass.PERMISSION_DENIED, ErrorClass.OTHER):
         return
     code = getattr(se, "code", None)
     message = getattr(se, "message", None) or ""
@@ -2002,7 +2002,7 @@ def server_rejected(ctx: Context) -> Iterable[Finding]:
         "error",
         f"AWS refused the request's authentication: {code}: {first}".rstrip(": "),
         fix,
-        classification=cls,
+        classification=cls.value,
         **_server_evidence(ctx, se),
         **extra,
     )
@@ -2015,8 +2015,8 @@ def permission_denied(ctx: Context) -> Iterable[Finding]:
     if resp is None or _post_echo(ctx) is not None:  # a POST policy's refusal, not IAM's
         return
     if se is not None:
-        if _classify(se) != "permission_denied" and not (
-            _classify(se) == "other" and resp.status in (401, 403)
+        if _classify(ctx, se) is not ErrorClass.PERMISSION_DENIED and not (
+            _classify(ctx, se) is ErrorClass.OTHER and resp.status in (401, 403)
         ):
             return
     elif resp.status not in (401, 403) or _bodyless_refusal(ctx):
@@ -2069,17 +2069,7 @@ def _server_creq_shown(ctx: Context) -> str | None:
     creq = getattr(se, "canonical_request", None) if se else None
     if not isinstance(creq, str) or not creq:
         return None
-    from sigv4_inspector.core.canonical import uri_encode
-    from sigv4_inspector.core.servererror import redact_secrets
-    from sigv4_inspector.core.tokens import redact_token
-
-    token = ctx.auth.session_token
-    if token:
-        shown = f"[token {redact_token(token)}]"
-        creq = creq.replace(uri_encode(token), shown).replace(token, shown)
-    return "\n".join(
-        line if "[token " in line else (redact_secrets(line) or "") for line in creq.split("\n")
-    )
+    return redact_echoed_request(creq, ctx.auth.session_token)
 
 
 def _cut(value: object, limit: int = 120) -> object:
@@ -2092,9 +2082,9 @@ def _cut(value: object, limit: int = 120) -> object:
 @rule("error")
 def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
     se = _server_error(ctx)
-    if se is None or ctx.v.verdict != "valid" or getattr(se, "canonical_request", None):
+    if se is None or ctx.v.verdict is not Verdict.VALID or getattr(se, "canonical_request", None):
         return
-    if _classify(se) != "signature_mismatch":
+    if _classify(ctx, se) is not ErrorClass.SIGNATURE_MISMATCH:
         return
     suspects = []
     if ctx.auth.location == "form":
@@ -2170,8 +2160,7 @@ def diagnose(ctx: Context) -> list[Finding]:
                 out.append(finding)
         except Exception as exc:  # a broken rule must not hide the others
             out.append(
-                _f(
-                    Code.CHECK_UNAVAILABLE,
+                check_unavailable_finding(
                     "info",
                     f"The rule {r.__name__} failed on this flow ({type(exc).__name__}); the other findings stand.",
                     "Report it with a bug-report bundle (sigv4.bundle).",

@@ -19,87 +19,39 @@ Canonical String for this request should have been '...'"), and their clock erro
 the server's time ("Signature expired: X is now earlier than Y (Z - 5 min.)").
 
 :func:`parse_error_response` turns any response into a :class:`ServerError` (or None when
-it is not an AWS error) and never raises; :func:`classify` names the cause;
-:func:`canonical_diff` and :func:`string_to_sign_diff` compare the server's echo with the
-strings computed locally, part by part. Nothing here imports mitmproxy or does I/O.
+it is not an AWS error) and never raises. Pure: no botocore parser, no I/O. What the error
+means is :mod:`sigv4_inspector.core.errorclass`'s (:func:`~sigv4_inspector.core.errorclass.classify`);
+how the server's echo differs from the local strings is
+:mod:`sigv4_inspector.core.canonical_diff`'s; the fields read are listed, with AWS's
+codes, in :mod:`sigv4_inspector.core.awserrors`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import http
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sigv4_inspector.core.awserrors import S3_ERROR_FIELDS
+from sigv4_inspector.core.dates import parse_error_time
+from sigv4_inspector.core.errorclass import classify
 from sigv4_inspector.core.model import fingerprint
+from sigv4_inspector.core.redact import redact_secrets
 from sigv4_inspector.core.tokens import redact_token
 
-__all__ = [
-    "CLASSIFICATIONS",
-    "ServerError",
-    "canonical_diff",
-    "classify",
-    "parse_error_response",
-    "string_to_sign_diff",
-]
+__all__ = ["MAX_BODY", "ServerError", "normalize_code", "parse_error_response"]
 
 ErrorProtocol = Literal["s3-xml", "query-xml", "ec2-xml", "json", "unknown"]
-
-#: Every value :func:`classify` can return.
-CLASSIFICATIONS = (
-    "signature_mismatch",
-    "incomplete_signature",
-    "clock_skew",
-    "presign_expired",
-    "wrong_region",
-    "unsupported_signature",
-    "headers_not_signed",
-    "invalid_access_key",
-    "invalid_token",
-    "expired_token",
-    "payload_hash_mismatch",
-    "transfer_encoding_unsupported",
-    "sigv2_rejected",
-    "missing_authentication",
-    "post_policy_rejected",
-    "permission_denied",
-    "other",
-)
 
 MAX_BODY = 1 << 20  # only the first MiB of a body is looked at
 _MAX_LEAVES = 512
 _MAX_EXTRA = 64
 _MAX_EXTRA_VALUE = 4096
-
-# XML elements that become ServerError fields (everything else goes to ``extra``).
-_MAPPED = frozenset(
-    {
-        "Code",
-        "Message",
-        "RequestId",
-        "RequestID",
-        "AWSAccessKeyId",
-        "SignatureProvided",
-        "StringToSign",
-        "StringToSignBytes",
-        "CanonicalRequest",
-        "CanonicalRequestBytes",
-        "ServerTime",
-        "RequestTime",
-        "MaxAllowedSkewMilliseconds",
-        "Expires",
-        "Region",
-        "HeadersNotSigned",
-        "Header",
-        "ClientComputedContentSHA256",
-        "S3ComputedContentSHA256",
-    }
-)
 
 
 @dataclass
@@ -150,7 +102,7 @@ class ServerError:
             "protocol": self.protocol,
             "status": self.status,
             "code": self.code,
-            "classification": classify(self),
+            "classification": classify(self).value,
             "message": redact_secrets(self.message),
             "request_id": self.request_id,
             "canonical_request": redact_secrets(self.canonical_request),
@@ -192,36 +144,6 @@ def _reason(status: int) -> str:
         return ""
 
 
-_AMZ_BASIC = re.compile(r"^(\d{8}T\d{6})Z$")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """Parse the time formats AWS error bodies use: ``20250901T162148Z``,
-    ``2025-09-03T16:21:50Z`` (fractions and offsets allowed) and RFC 1123 dates.
-    Returns an aware UTC datetime, or None."""
-    if not value:
-        return None
-    v = value.strip()
-    if not v or len(v) > 64:
-        return None
-    try:
-        m = _AMZ_BASIC.match(v)
-        if m:
-            return datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-        if v[:4].isdigit() and "-" in v[:8]:
-            d = datetime.fromisoformat(v)
-        else:
-            d = email.utils.parsedate_to_datetime(v)
-    except (ValueError, TypeError, IndexError, OverflowError):
-        return None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=UTC)
-    try:
-        return d.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
 def normalize_code(value: str | None) -> str | None:
     """``com.amazon.coral.service#InvalidSignatureException`` and
     ``IncompleteSignatureException:http://internal.amazon.com/coral/...`` (the
@@ -231,33 +153,6 @@ def normalize_code(value: str | None) -> str | None:
         return None
     v = value.strip().split(":", 1)[0].split(";", 1)[0].rsplit("#", 1)[-1].strip()
     return v[:256] or None
-
-
-_SECRET_LINE = re.compile(r"(?im)^(x-amz-security-token|x-amz-access-token)(:)([^\r\n]*)$")
-_SECRET_QUERY = re.compile(r"(?i)(X-Amz-Security-Token|X-Amz-Signature)(=)([^&\s'\"<]+)")
-# an S3 POST policy condition on the token, echoed in "Policy Condition failed: [...]"
-_SECRET_CONDITION = re.compile(r'(?i)("\$?x-amz-security-token"\s*[,:]\s*")([^"\\]+)')
-
-
-def _redact_match(m: re.Match[str]) -> str:
-    value = m.group(3)
-    if not value.strip():
-        return m.group(0)
-    if m.group(1).lower() == "x-amz-signature":
-        return m.group(1) + m.group(2) + fingerprint(value)
-    return m.group(1) + m.group(2) + redact_token(value)
-
-
-def redact_secrets(text: str | None) -> str | None:
-    """Replace session tokens (``x-amz-security-token:`` lines, ``X-Amz-Security-Token=``
-    query values) and query signatures echoed in ``text`` by short descriptions."""
-    if text is None:
-        return None
-    if "-token" not in text.lower() and "signature=" not in text.lower():
-        return text
-    text = _SECRET_LINE.sub(_redact_match, text)
-    text = _SECRET_CONDITION.sub(lambda m: m.group(1) + redact_token(m.group(2)), text)
-    return _SECRET_QUERY.sub(_redact_match, text)
 
 
 def _decode(data: bytes) -> str:
@@ -423,9 +318,9 @@ def _fill_from_xml(d: ServerError, data: bytes) -> bool:
     d.canonical_request = _choose(
         d, "CanonicalRequest", get("CanonicalRequest"), get("CanonicalRequestBytes")
     )
-    d.server_time = parse_time(get("ServerTime"))
-    d.request_time = parse_time(get("RequestTime"))
-    d.expires = parse_time(get("Expires"))
+    d.server_time = parse_error_time(get("ServerTime"))
+    d.request_time = parse_error_time(get("RequestTime"))
+    d.expires = parse_error_time(get("Expires"))
     skew = get_stripped("MaxAllowedSkewMilliseconds")
     if skew is not None and skew.isdigit() and len(skew) < 16:
         d.max_skew_ms = int(skew)
@@ -437,7 +332,7 @@ def _fill_from_xml(d: ServerError, data: bytes) -> bool:
     d.client_sha256 = get_stripped("ClientComputedContentSHA256")
     d.server_sha256 = get_stripped("S3ComputedContentSHA256")
     for name, value in leaves:
-        if name in _MAPPED or name in d.extra or not value.strip():
+        if name in S3_ERROR_FIELDS or name in d.extra or not value.strip():
             continue
         if len(d.extra) >= _MAX_EXTRA:
             d.notes.append("more elements than kept in extra")
@@ -567,14 +462,14 @@ def _fill_from_message(d: ServerError) -> None:
             d.string_to_sign = sts
     m = _EXPIRED.search(msg) or _NOT_YET.search(msg)
     if m is not None:
-        d.request_time = d.request_time or parse_time(m.group("req"))
-        d.server_time = d.server_time or parse_time(m.group("srv"))
+        d.request_time = d.request_time or parse_error_time(m.group("req"))
+        d.server_time = d.server_time or parse_error_time(m.group("srv"))
         if d.max_skew_ms is None:
             d.max_skew_ms = int(m.group("min")) * 60_000
     elif d.request_time is None:
         t = _TIMESTAMP_DATE.search(msg)
         if t is not None:
-            d.request_time = parse_time(t.group("t").rstrip("."))
+            d.request_time = parse_error_time(t.group("t").rstrip("."))
     r = _REGION_WRONG.search(msg)
     if r is not None and d.expected_region is None:
         d.expected_region = r.group("exp")
@@ -646,7 +541,7 @@ def _parse(
     if len(raw) > MAX_BODY:
         d.notes.append(f"body of {len(raw)} bytes; only the first {MAX_BODY} read")
         raw = raw[:MAX_BODY]
-    d.date_header = parse_time(hdrs.get("date"))
+    d.date_header = parse_error_time(hdrs.get("date"))
     d.request_id = hdrs.get("x-amzn-requestid") or hdrs.get("x-amz-request-id") or None
     header_code = normalize_code(hdrs.get("x-amzn-errortype")) or normalize_code(
         hdrs.get("x-amzn-query-error")
@@ -674,310 +569,3 @@ def _parse(
     _fill_from_message(d)
     d.message = redact_secrets(d.message)
     return d
-
-
-# --- classification -------------------------------------------------------------------------
-
-
-def _bare(code: str | None) -> str:
-    c = (code or "").strip().lower()
-    return c[: -len("exception")] if c.endswith("exception") and len(c) > 9 else c
-
-
-_SKEW_CODES = {"requesttimetooskewed", "requestexpired", "requestinthefuture"}
-_SIGV2_TEXT = (
-    "please use aws4-hmac-sha256",
-    "require aws signature version 4",
-    "requires aws signature version 4",
-    "signature version 2 is not supported",
-)
-_INCOMPLETE_TEXT = (
-    "authorization header requires",
-    "not a valid key=value pair",
-    "the authorization header is malformed",
-    "authorization header is invalid",
-    "must be a 'signedheader'",
-    "aws authentication requires a valid date or x-amz-date header",
-    "query-string authentication version 4 requires",
-    "error parsing the x-amz-credential parameter",
-    "credential should be scoped to correct service",
-    "invalid credential date",
-)
-_PERMISSION_CODES = {
-    "accessdenied",
-    "unauthorizedoperation",
-    "forbidden",
-    "unauthorized",
-    "authorizationerror",
-    "alldisabled",
-    "allaccessdisabled",
-    "401",
-    "403",
-}
-
-
-def classify(err: ServerError) -> str:
-    """Name the cause of an AWS error: one of :data:`CLASSIFICATIONS`.
-
-    The message is consulted before the code where AWS reuses one code for several
-    causes (``InvalidSignatureException`` for clock skew, ``AccessDenied`` for expired
-    presigned URLs and unsigned headers, ``AuthorizationHeaderMalformed`` for a wrong
-    region). ``BadDigest``/``InvalidDigest`` (Content-MD5 and checksum mismatches) are
-    not payload-hash mismatches and stay ``other``.
-    """
-    code = _bare(err.code)
-    msg = (err.message or "").lower()
-    header = (err.header_named or "").lower()
-
-    if (code == "notimplemented" and header == "transfer-encoding") or code == (
-        "missingcontentlength"
-    ):
-        return "transfer_encoding_unsupported"
-    if "implies functionality that is not implemented" in msg and (
-        header == "transfer-encoding" or "transfer-encoding" in msg
-    ):
-        return "transfer_encoding_unsupported"
-    # S3 POST uploads: AccessDenied "Invalid according to Policy: ..." (aws/aws-sdk-js#1983,
-    # CulturalMe/meteor-slingshot#80) and InvalidPolicyDocument "Invalid Policy: ..."
-    # (benefitcloud/ember-uploader#43): the form fails its policy, not an IAM policy
-    if (
-        "invalid according to policy" in msg
-        or code == "invalidpolicydocument"
-        or msg.startswith("invalid policy:")
-    ):
-        return "post_policy_rejected"
-    if "signature expired" in msg or "signature not yet current" in msg:
-        return "clock_skew"
-    presigned = err.expires is not None or "X-Amz-Expires" in err.extra
-    if code in ("accessdenied", "expiredrequest", "authorizationqueryparameterserror") and (
-        "request has expired" in msg
-        or "request is not yet valid" in msg
-        or "x-amz-expires must be less than a week" in msg
-        or presigned
-    ):
-        return "presign_expired"
-    if code == "requestexpired" and presigned:  # EC2/query RequestExpired is clock skew
-        return "presign_expired"
-    if code in _SKEW_CODES or "difference between the request time and the current time" in msg:
-        return "clock_skew"
-    if "is wrong; expecting" in msg or "credential should be scoped to a valid region" in msg:
-        return "wrong_region"
-    if code in ("authorizationheadermalformed", "authorizationqueryparameterserror") and (
-        err.expected_region is not None and "region" in msg
-    ):
-        return "wrong_region"
-    if code == "400" and err.expected_region is not None:
-        return "wrong_region"
-    if any(t in msg for t in _SIGV2_TEXT):
-        return "sigv2_rejected"
-    if code == "unsupportedsignature" or "unsupported sts token version" in msg:
-        return "unsupported_signature"
-    if err.headers_not_signed or "headers present in the request which were not signed" in msg:
-        return "headers_not_signed"
-    if code == "xamzcontentsha256mismatch" or "'x-amz-content-sha256' header does not match" in msg:
-        return "payload_hash_mismatch"
-    if (
-        code in ("expiredtoken", "tokenrefreshrequired")
-        or "security token included in the request is expired" in msg
-    ):
-        return "expired_token"
-    if code == "invalidtoken" or "provided token is malformed" in msg:
-        return "invalid_token"
-    if code in ("invalidaccesskeyid", "invalidclienttokenid", "unrecognizedclient", "authfailure"):
-        return "invalid_access_key"
-    if code == "missingauthenticationtoken" or "missing authentication token" in msg:
-        return "missing_authentication"
-    if code in (
-        "incompletesignature",
-        "authorizationheadermalformed",
-        "authorizationqueryparameterserror",
-    ) or any(t in msg for t in _INCOMPLETE_TEXT):
-        return "incomplete_signature"
-    if code in ("signaturedoesnotmatch", "invalidsignature") or (
-        "signature we calculated does not match" in msg
-    ):
-        return "signature_mismatch"
-    if code in _PERMISSION_CODES or code.endswith("accessdenied"):
-        return "permission_denied"
-    if "not authorized to perform" in msg or "is not authorized to access" in msg:
-        return "permission_denied"
-    return "other"
-
-
-# --- diffs ----------------------------------------------------------------------------------
-
-_SECRET_NAMES = frozenset({"x-amz-security-token", "x-amz-access-token", "x-amz-signature"})
-
-
-def _shown(name: str | None, value: str | None) -> str | None:
-    if value is not None and ":" in value[:30]:  # a whole line ("x-amz-security-token:...")
-        head, _, rest = value.partition(":")
-        if head.strip().lower() in _SECRET_NAMES:
-            return f"{head}:{_shown(head.strip(), rest)}"
-    if value is None or name is None or name.lower() not in _SECRET_NAMES:
-        return value
-    if name.lower() == "x-amz-signature":
-        return fingerprint(value)
-    return redact_token(value) if value else value
-
-
-def _entry(part: str, name: str | None, local: str | None, server: str | None) -> dict[str, Any]:
-    return {
-        "part": part,
-        "name": name,
-        "local": _shown(name, local),
-        "server": _shown(name, server),
-    }
-
-
-@dataclass
-class _Canon:
-    method: str
-    uri: str
-    query: str
-    headers: dict[str, list[str]]
-    signed_headers: str
-    payload: str
-
-
-def _split_canonical(creq: str) -> _Canon | None:
-    lines = creq.split("\n")
-    if len(lines) < 6 or lines[-3] != "":
-        return None
-    headers: dict[str, list[str]] = {}
-    for line in lines[3:-3]:
-        name, sep, value = line.partition(":")
-        if not sep or not name:
-            return None
-        headers.setdefault(name, []).append(value)
-    return _Canon(lines[0], lines[1], lines[2], headers, lines[-2], lines[-1])
-
-
-def _query_pairs(query: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for pair in query.split("&") if query else []:
-        key, _, value = pair.partition("=")
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for k in [*a, *b]:
-        seen.setdefault(k, None)
-    return list(seen)
-
-
-#: Entries a diff keeps; the last then says how many more differ (an echo of 30,000
-#: lines must not make a record of 30,000 entries).
-MAX_DIFF = 40
-
-
-def _bounded(out: list[dict[str, Any]], more: int) -> list[dict[str, Any]]:
-    if more > 0:
-        out.append({"part": "more", "name": None, "local": None, "server": None, "count": more})
-    return out
-
-
-def _line_diff(local: str, server: str) -> list[dict[str, Any]]:
-    a, b = local.split("\n"), server.split("\n")
-    out: list[dict[str, Any]] = []
-    more = 0
-    for i in range(max(len(a), len(b))):
-        la = a[i] if i < len(a) else None
-        lb = b[i] if i < len(b) else None
-        if la != lb:
-            if len(out) < MAX_DIFF:
-                out.append(_entry("line", str(i + 1), la, lb))
-            else:
-                more += 1
-    return _bounded(out, more)
-
-
-def canonical_diff(local: str, server: str) -> list[dict[str, Any]]:
-    """Compare two SigV4 canonical requests part by part.
-
-    Entries are ``{"part", "name", "local", "server"}`` with ``part`` one of ``method``,
-    ``uri``, ``query`` (``name`` = the parameter; one entry with ``name`` None when only
-    the order or ``=`` spelling differs), ``header`` (``name`` = the header; None for a
-    side that lacks it), ``signed_headers``, ``payload``; or ``line`` (``name`` = the
-    1-based line number) when either string does not have the canonical shape. Session
-    tokens and signatures in the values are shown redacted. ``[]`` when equal.
-    """
-    if local == server:
-        return []
-    a, b = _split_canonical(local), _split_canonical(server)
-    if a is None or b is None:
-        return _line_diff(local, server)
-    out: list[dict[str, Any]] = []
-    if a.method != b.method:
-        out.append(_entry("method", None, a.method, b.method))
-    if a.uri != b.uri:
-        out.append(_entry("uri", None, a.uri, b.uri))
-    if a.query != b.query:
-        qa, qb = _query_pairs(a.query), _query_pairs(b.query)
-        per_key = [
-            _entry(
-                "query",
-                key,
-                "&".join(qa[key]) if key in qa else None,
-                "&".join(qb[key]) if key in qb else None,
-            )
-            for key in _union(qa, qb)
-            if qa.get(key) != qb.get(key)
-        ]
-        out.extend(per_key or [_entry("query", None, a.query, b.query)])
-    for name in sorted(_union(a.headers, b.headers)):
-        va, vb = a.headers.get(name), b.headers.get(name)
-        if va != vb:
-            out.append(
-                _entry(
-                    "header",
-                    name,
-                    ",".join(va) if va is not None else None,
-                    ",".join(vb) if vb is not None else None,
-                )
-            )
-    if a.signed_headers != b.signed_headers:
-        out.append(_entry("signed_headers", None, a.signed_headers, b.signed_headers))
-    if a.payload != b.payload:
-        out.append(_entry("payload", None, a.payload, b.payload))
-    return _bounded(out[:MAX_DIFF], len(out) - MAX_DIFF)
-
-
-_STS_PARTS = ("algorithm", "date", "scope", "hash")
-
-
-def string_to_sign_diff(local: str, server: str) -> list[dict[str, Any]]:
-    """Compare two strings to sign: ``algorithm``, ``date`` (x-amz-date), ``scope`` and
-    ``hash`` (of the canonical request). A differing scope is reported per component
-    (``name`` = ``date``/``region``/``service``/``terminator``; SigV4a scopes have no
-    region) when both have the same shape; extra lines come as ``line`` entries."""
-    if local == server:
-        return []
-    a, b = local.split("\n"), server.split("\n")
-    out: list[dict[str, Any]] = []
-    for i in range(max(len(a), len(b))):
-        la = a[i] if i < len(a) else None
-        lb = b[i] if i < len(b) else None
-        if la == lb:
-            continue
-        if i >= len(_STS_PARTS):
-            out.append(_entry("line", str(i + 1), la, lb))
-            continue
-        part = _STS_PARTS[i]
-        if part == "scope" and la is not None and lb is not None:
-            sa, sb = la.split("/"), lb.split("/")
-            names = {
-                4: ("date", "region", "service", "terminator"),
-                3: ("date", "service", "terminator"),
-            }.get(len(sa))
-            if names is not None and len(sa) == len(sb):
-                out.extend(
-                    _entry("scope", n, x, y)
-                    for n, x, y in zip(names, sa, sb, strict=True)
-                    if x != y
-                )
-                continue
-        out.append(_entry(part, None, la, lb))
-    return out

@@ -21,7 +21,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sigv4_inspector.core import awsmodel, keys
 from sigv4_inspector.core import canonical as c
@@ -33,6 +33,9 @@ from sigv4_inspector.core.model import (
     Credential,
     Keyring,
     ParsedAuth,
+    Reason,
+    ReasonDetail,
+    Verdict,
     Verification,
     WireRequest,
 )
@@ -59,6 +62,21 @@ STREAMING_SIGNED = {
 }
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _malformed(auth: ParsedAuth) -> ReasonDetail:
+    """The detail of ``malformed_authorization``: the error, then the parser's evidence."""
+    detail: ReasonDetail = {"error": auth.error}
+    found = auth.error_detail
+    if "authorization_sha256_b64" in found:
+        detail["authorization_sha256_b64"] = found["authorization_sha256_b64"]
+    if "problems" in found:
+        detail["problems"] = found["problems"]
+    return detail
+
+
+# the reason of a signature that matches only a signer's form of this part
+_ENCODING_REASON = {"path": Reason.PATH_ENCODING, "query": Reason.QUERY_ENCODING}
 FORM_SLICE = 1 << 20  # a buffered form is fed to the parser in slices: bounded copies
 
 Checker = Callable[[str, str], bool]
@@ -354,9 +372,9 @@ class VerifySession:
             return self._finish()
         except Exception as exc:  # never raise on hostile input
             return Verification(
-                verdict="unverified",
+                verdict=Verdict.UNVERIFIED,
                 auth=self.auth,
-                reason="internal_error",
+                reason=Reason.INTERNAL_ERROR,
                 detail={"error": f"{type(exc).__name__}"},
             )
 
@@ -367,19 +385,19 @@ class VerifySession:
         if auth.scheme == "none" and self._form is not None and not self._error:
             return self._finish_form(self._form)
         if auth.scheme == "none" and not self._error:
-            return Verification(verdict="unsigned", auth=auth)
+            return Verification(verdict=Verdict.UNSIGNED, auth=auth)
         if auth.malformed:
             return Verification(
-                verdict="invalid",
+                verdict=Verdict.INVALID,
                 auth=auth,
-                reason="malformed_authorization",
-                detail={"error": auth.error, **auth.error_detail},
+                reason=Reason.MALFORMED_AUTHORIZATION,
+                detail=_malformed(auth),
             )
         if self._error:
             return Verification(
-                verdict="unverified",
+                verdict=Verdict.UNVERIFIED,
                 auth=auth,
-                reason="internal_error",
+                reason=Reason.INTERNAL_ERROR,
                 detail={"error": self._error},
             )
         if auth.scheme == "sigv2":
@@ -395,23 +413,25 @@ class VerifySession:
         if upload is None:
             if not self.body_known:
                 return Verification(
-                    verdict="unverified",
+                    verdict=Verdict.UNVERIFIED,
                     auth=self.auth,
-                    reason="form_unknown",
+                    reason=Reason.FORM_UNKNOWN,
                     detail={
                         "error": "a multipart/form-data POST whose body was not seen: "
                         "an S3 POST upload's policy and signature are in the body",
                         "bytes_seen": self.body_seen,
                     },
                 )
-            return Verification(verdict="unsigned", auth=self.auth)
+            return Verification(verdict=Verdict.UNSIGNED, auth=self.auth)
         whole = self.body_known and (form.file is None or form.file.complete)
         return verify_post(upload, self.req, self._keyring, now=self.now, file_seen=whole)
 
     def _finish_sigv2(self) -> Verification:
         auth, cred = self.auth, self.cred
         if cred is None:
-            return Verification(verdict="unverified", auth=auth, reason="unknown_access_key")
+            return Verification(
+                verdict=Verdict.UNVERIFIED, auth=auth, reason=Reason.UNKNOWN_ACCESS_KEY
+            )
         ok, sts = verify_sigv2(self.req, auth, cred.secret_access_key)
         if not ok and auth.location == "query":
             # S3 SigV2 presigned URLs name the Content-Type/Content-MD5 they signed in the
@@ -428,21 +448,21 @@ class VerifySession:
                 ok2, sts2 = verify_sigv2(fixed, auth, cred.secret_access_key)
                 if ok2:
                     return Verification(
-                        verdict="invalid",
+                        verdict=Verdict.INVALID,
                         auth=auth,
                         string_to_sign=sts2,
                         credential=cred,
-                        reason="signed_header_missing",
+                        reason=Reason.SIGNED_HEADER_MISSING,
                         missing_headers=[k.lower() for k, _ in hinted],
                         detail={"values": {k.lower(): val for k, val in hinted}},
                         signature_ok=False,
                     )
         return Verification(
-            verdict="valid" if ok else "invalid",
+            verdict=Verdict.VALID if ok else Verdict.INVALID,
             auth=auth,
             string_to_sign=sts,
             credential=cred,
-            reason=None if ok else "signature_mismatch",
+            reason=None if ok else Reason.SIGNATURE_MISMATCH,
             signature_ok=ok,
         )
 
@@ -452,10 +472,12 @@ class VerifySession:
             self._raw_hash.hexdigest() if (self._raw_hash is not None and self.body_known) else None
         )
         line = payload_line_for(auth, body_sha)
-        v = Verification(verdict="unverified", auth=auth, credential=cred, body_sha256=body_sha)
+        v = Verification(
+            verdict=Verdict.UNVERIFIED, auth=auth, credential=cred, body_sha256=body_sha
+        )
         self._body_facts(v)
         if line is None:
-            v.reason = "body_unknown"
+            v.reason = Reason.BODY_UNKNOWN
             v.detail = {
                 "error": "the payload hash is SHA-256 of the body, and the body was not seen"
             }
@@ -481,7 +503,7 @@ class VerifySession:
         )
         v.missing_headers = missing
         if cred is None:
-            v.reason = "unknown_access_key"
+            v.reason = Reason.UNKNOWN_ACCESS_KEY
             return v
         check = make_checker(auth, cred)
         ok = check(v.string_to_sign, auth.signature)
@@ -600,20 +622,22 @@ class VerifySession:
 
     def _decide(self, v: Verification, sig_ok: bool, line: str, body_sha: str | None) -> None:
         dec, chain = self._decoder, self._chain
-        problems: list[tuple[str, dict[str, Any]]] = []
+        problems: list[tuple[Reason, ReasonDetail]] = []
         if v.missing_headers:
-            problems.append(("signed_header_missing", {"headers": v.missing_headers}))
+            problems.append((Reason.SIGNED_HEADER_MISSING, {"headers": v.missing_headers}))
         if not sig_ok and v.encoding is not None:
-            problems.append((f"{v.encoding['part']}_encoding", dict(v.encoding)))
+            problems.append(
+                (_ENCODING_REASON[v.encoding["part"]], cast(ReasonDetail, dict(v.encoding)))
+            )
         elif not sig_ok:
-            problems.append(("signature_mismatch", {}))
+            problems.append((Reason.SIGNATURE_MISMATCH, {}))
         if _HEX64.match(line) and body_sha is not None and body_sha != line.lower():
-            problems.append(("payload_hash_mismatch", {"signed": line, "body": body_sha}))
+            problems.append((Reason.PAYLOAD_HASH_MISMATCH, {"signed": line, "body": body_sha}))
         if dec is not None and self.body_known:
             if dec.error:
                 problems.append(
                     (
-                        "aws_chunked_framing",
+                        Reason.AWS_CHUNKED_FRAMING,
                         {"error": dec.error, "after_decoded_bytes": dec.decoded_length},
                     )
                 )
@@ -626,7 +650,7 @@ class VerifySession:
             ):
                 problems.append(
                     (
-                        "decoded_length_mismatch",
+                        Reason.DECODED_LENGTH_MISMATCH,
                         {"declared": int(declared), "decoded": dec.decoded_length},
                     )
                 )
@@ -635,25 +659,25 @@ class VerifySession:
                 if chain.first_bad is not None:
                     problems.append(
                         (
-                            "chunk_signature_mismatch",
+                            Reason.CHUNK_SIGNATURE_MISMATCH,
                             {"chunk": chain.first_bad, "error": chain.bad_detail},
                         )
                     )
                 elif chain.trailer_ok is False:
                     problems.append(
                         (
-                            "chunk_signature_mismatch",
+                            Reason.CHUNK_SIGNATURE_MISMATCH,
                             {"chunk": "trailer", "error": "the trailer signature does not verify"},
                         )
                     )
         if problems:
-            v.verdict = "invalid"
+            v.verdict = Verdict.INVALID
             v.reason = problems[0][0]
             v.detail = problems[0][1]
             if len(problems) > 1:
                 v.detail = {**v.detail, "also": [p[0] for p in problems[1:]]}
         else:
-            v.verdict = "valid"
+            v.verdict = Verdict.VALID
 
 
 def policy_evaluation(
@@ -694,7 +718,7 @@ def verify_post(
     (``post_policy``; None when ``now`` is not given). Never returns a computed signature."""
     auth = parsed_auth(upload)
     v = Verification(
-        verdict="unverified",
+        verdict=Verdict.UNVERIFIED,
         auth=auth,
         string_to_sign=upload.string_to_sign,
         post_upload=upload,
@@ -705,19 +729,19 @@ def verify_post(
     if not file_seen:
         v.body_unchecked = "the file was not seen whole, so its size was not checked"
     if auth.malformed:
-        v.verdict, v.reason = "invalid", "malformed_authorization"
-        v.detail = {"error": auth.error, **auth.error_detail}
+        v.verdict, v.reason = Verdict.INVALID, Reason.MALFORMED_AUTHORIZATION
+        v.detail = _malformed(auth)
         v.signature_ok = False
         return v
     cred = keyring.lookup(auth.access_key_id) if auth.access_key_id else None
     if cred is None:
-        v.reason = "unknown_access_key"
+        v.reason = Reason.UNKNOWN_ACCESS_KEY
         return v
     v.credential = cred
     ok = verify_post_signature(upload, cred.secret_access_key)
     v.signature_ok = ok
-    v.verdict = "valid" if ok else "invalid"
-    v.reason = None if ok else "signature_mismatch"
+    v.verdict = Verdict.VALID if ok else Verdict.INVALID
+    v.reason = None if ok else Reason.SIGNATURE_MISMATCH
     return v
 
 
@@ -730,7 +754,7 @@ def settle_post(v: Verification, req: WireRequest, keyring: Keyring, now: dateti
         return v
     file_seen = v.body_unchecked is None
     akid = (upload.access_key_id or "").strip()
-    if v.reason == "unknown_access_key" and akid and keyring.lookup(akid) is not None:
+    if v.reason is Reason.UNKNOWN_ACCESS_KEY and akid and keyring.lookup(akid) is not None:
         fresh = verify_post(upload, req, keyring, now=None, file_seen=file_seen)
         fresh.post_policy = v.post_policy
         fresh.body_unchecked = v.body_unchecked

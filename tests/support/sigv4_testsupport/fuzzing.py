@@ -35,7 +35,9 @@ from hypothesis import strategies as st
 
 from sigv4_inspector.core import canonical as c
 from sigv4_inspector.core.authparse import parse_auth
+from sigv4_inspector.core.canonical_diff import canonical_diff, string_to_sign_diff
 from sigv4_inspector.core.chunked import AwsChunkedDecoder
+from sigv4_inspector.core.errorclass import CLASSIFICATIONS, classify
 from sigv4_inspector.core.inspect import inspect_request
 from sigv4_inspector.core.learn import learn_from_response
 from sigv4_inspector.core.model import (
@@ -45,14 +47,7 @@ from sigv4_inspector.core.model import (
     Verification,
     WireRequest,
 )
-from sigv4_inspector.core.servererror import (
-    CLASSIFICATIONS,
-    ServerError,
-    canonical_diff,
-    classify,
-    parse_error_response,
-    string_to_sign_diff,
-)
+from sigv4_inspector.core.servererror import ServerError, parse_error_response
 from sigv4_inspector.core.verify import VerifySession, verify
 from sigv4_testsupport.proxyharness import clean_aws_env
 from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
