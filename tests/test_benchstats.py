@@ -1,33 +1,13 @@
-"""The benchmarks' statistics: the median of paired ratios and its confidence interval; the
-callgrind counts read from valgrind's output.
-
-scripts/benchstats.py is a script beside the benchmarks that import it (no package), so it is
-loaded here from its file, not through sys.path."""
+"""The benchmarks' statistics (``sigv4_testsupport.benchtools``): the median of paired ratios
+and its confidence interval; the callgrind counts read from valgrind's output."""
 
 from __future__ import annotations
 
-import importlib.util
 from math import comb
-from types import ModuleType
 
 import pytest
 
-from sigv4_testsupport.paths import SCRIPTS
-
-
-def _load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-benchstats = _load_script("benchstats")
-collected = benchstats.collected
-interval_line = benchstats.interval_line
-median_ci = benchstats.median_ci
-verdict = benchstats.verdict
+from sigv4_testsupport.benchtools import collected, interval_line, median_ci, verdict
 
 
 def coverage(n: int, k: int) -> float:

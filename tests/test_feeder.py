@@ -1,6 +1,7 @@
 """The streamed-body verifier thread (sigv4_inspector.runtime.feeder): the same
-verification as feeding the session directly, in order; ``feed`` never waits, and a
-verifier that falls behind its bound gives the body up instead of slowing the upload."""
+verification as feeding the session directly, the bytes in order (network reads joined into
+buffers of at most about a megabyte); ``feed`` never waits, and a verifier that falls
+behind its bound gives the body up instead of slowing the upload."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 import time
 
 from sigv4_inspector.core.model import ParsedAuth, Verification
-from sigv4_inspector.runtime.feeder import StreamVerifier
+from sigv4_inspector.runtime.feeder import FEED_AT_ONCE, StreamVerifier
 
 
 class Recorder:
@@ -45,8 +46,25 @@ def test_chunks_arrive_in_order_on_the_thread() -> None:
     v.finish()
     result = v.wait(10)
     assert result is not None and result.verdict == "valid" and result.body_unchecked is None
-    assert rec.got == chunks and not rec.unknown
+    assert b"".join(rec.got) == b"".join(chunks) and not rec.unknown
     assert rec.threads == {"sigv4-stream-verify"}
+
+
+def test_reads_are_joined_into_bounded_buffers_in_order() -> None:
+    """Network-sized reads (a body of 5 MiB in 64 KiB pieces, memoryviews among them) reach
+    the session in order, as buffers no larger than FEED_AT_ONCE plus one read."""
+    rec = Recorder()
+    v = StreamVerifier(rec)
+    piece = 65535
+    body = bytes(range(256)) * (5 << 12)
+    for i in range(0, len(body), piece):
+        part = body[i : i + piece]
+        v.feed(memoryview(part) if i % 3 == 0 else part)
+    v.finish()
+    assert v.wait(30) is not None
+    assert b"".join(rec.got) == body
+    assert max(map(len, rec.got)) <= FEED_AT_ONCE + piece
+    assert v.behind == 0
 
 
 def test_feed_never_waits_and_gives_the_body_up_when_behind() -> None:

@@ -1,20 +1,31 @@
 """Verify a streamed body on a background thread, without ever making the caller wait.
 
 A streaming upload is verified chunk by chunk as it passes through the proxy. Most of that
-work is SHA-256 (and CRC), which ``hashlib`` and ``zlib`` do with the GIL released, so a
+work is SHA-256 (and CRC), which ``hashlib`` does with the GIL released, so a
 :class:`StreamVerifier` hands each chunk to a thread that feeds the
 :class:`~sigv4_inspector.core.verify.VerifySession` beside mitmproxy's event loop.
 
-The hand-off is built so the event loop never waits on hashing:
+The hand-off is built so the event loop never waits on hashing, and so the two threads
+trade the GIL as seldom as possible (bench/upload.py measures it; docs/benchmarks.md):
 
 - :meth:`StreamVerifier.feed` appends a reference to the chunk (mitmproxy's ``bytes``,
-  never copied) to a deque and wakes the thread only when it sleeps; the thread then takes
-  everything queued in one go. No lock is held while hashing.
+  never copied) to a deque and counts it: no lock, no wake-up. A sleeping thread is woken
+  only once ``WAKE_AT`` bytes wait (or the body ends), not once per network read. Each
+  wake-up, and each time the thread needs the GIL back while the event loop holds it,
+  costs both threads a futex round trip, which on a small VM costs more than hashing
+  the 64 KiB read itself.
+- The thread takes up to ``FEED_AT_ONCE`` bytes of queued reads and feeds them to the
+  session as one buffer (one copy, done beside the event loop): the aws-chunked decoder
+  then runs once per megabyte instead of once per read, and each chunk's data is hashed
+  in one ``update`` (one GIL release and re-take per chunk, not one per read it spans).
 - When more than ``max_behind`` bytes wait, the verifier gives up on the body: what is
   queued is dropped, the rest passes untouched, and the verification says why the body
   was not checked (PAYLOAD_NOT_VERIFIED). Traffic never stalls.
 - :meth:`StreamVerifier.finish` returns at once; the result arrives through
   :meth:`add_done_callback`, called on the verifying thread.
+
+``feed`` and ``finish`` are called from one thread (mitmproxy's event loop). The two byte
+counters are each written by one thread only, so they need no lock.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from typing import Protocol
 from sigv4_inspector.core.model import Verification
 
 DEFAULT_MAX_BEHIND = 64 << 20  # bytes waiting to be hashed before the body is given up
+WAKE_AT = 1 << 20  # bytes waiting before a sleeping verifier thread is woken
+FEED_AT_ONCE = 1 << 20  # bytes of queued reads joined into one feed of the session
 
 
 class Session(Protocol):
@@ -44,9 +57,11 @@ class StreamVerifier:
         self._session = session
         self._max = max_behind
         self._queue: deque[bytes | memoryview] = deque()
-        self._queued = 0  # bytes in the queue (updated under the lock)
-        self._lock = threading.Lock()
+        self._fed = 0  # bytes queued so far (written by the feeding thread only)
+        self._done = 0  # bytes taken off the queue (written by the verifying thread only)
+        self._sleeping = False  # the verifying thread waits (or is about to) for a wake-up
         self._wake = threading.Event()
+        self._lock = threading.Lock()  # the result and the callbacks
         self._ended = False
         self._gave_up: str | None = None
         self._result: Verification | None = None
@@ -63,6 +78,11 @@ class StreamVerifier:
     def done(self) -> bool:
         return self._result is not None
 
+    @property
+    def behind(self) -> int:
+        """Bytes fed and not yet taken by the verifying thread."""
+        return self._fed - self._done
+
     def result(self) -> Verification | None:
         return self._result
 
@@ -70,22 +90,24 @@ class StreamVerifier:
         """Queue a chunk (the caller must not change it afterwards)."""
         if not data or self._ended or self._gave_up is not None:
             return
-        with self._lock:
-            if self._queued + len(data) > self._max:
-                self._gave_up = (
-                    f"the upload arrived faster than it could be hashed "
-                    f"({self._max >> 20} MiB waited)"
-                )
-                self._queue.clear()
-                self._queued = 0
-            else:
-                self._queue.append(data)
-                self._queued += len(data)
-        self._wake.set()
+        fed = self._fed + len(data)
+        if fed - self._done > self._max:
+            self._gave_up = (
+                f"the upload arrived faster than it could be hashed ({self._max >> 20} MiB waited)"
+            )
+            self._queue.clear()
+            self._wake.set()
+            return
+        self._queue.append(data)
+        self._fed = fed
+        if self._sleeping and fed - self._done >= WAKE_AT:
+            self._sleeping = False
+            self._wake.set()
 
     def finish(self) -> None:
         """The body ended: verify what is queued, then call the callbacks."""
         self._ended = True
+        self._sleeping = False
         self._wake.set()
 
     def add_done_callback(self, fn: Callable[[Verification], None]) -> None:
@@ -103,21 +125,34 @@ class StreamVerifier:
         return self._result
 
     def _run(self) -> None:
-        session = self._session
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            with self._lock:
-                batch = list(self._queue)
-                self._queue.clear()
-            for chunk in batch:
-                if self._gave_up is not None:
+        session, queue = self._session, self._queue
+        while self._gave_up is None:
+            if not queue:
+                if self._ended:
                     break
-                session.feed(chunk)  # never raises
-                with self._lock:
-                    self._queued -= len(chunk)
-            if self._gave_up is not None or (self._ended and not self._queue):
+                # announce the sleep, then look again: a feed that came in between either
+                # is seen here or sees the flag and wakes the thread (no lost wake-up)
+                self._sleeping = True
+                if self._ended or self._fed - self._done >= WAKE_AT:
+                    self._sleeping = False
+                    continue
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            parts: list[bytes | memoryview] = []
+            size = 0
+            while size < FEED_AT_ONCE:
+                try:
+                    piece = queue.popleft()
+                except IndexError:  # empty, or cleared by a give-up
+                    break
+                parts.append(piece)
+                size += len(piece)
+            if self._gave_up is not None:
                 break
+            if parts:
+                session.feed(parts[0] if len(parts) == 1 else b"".join(parts))  # never raises
+            self._done += size
         if self._gave_up is not None:
             session.body_unknown()
         result = session.finish()

@@ -8,12 +8,17 @@ which is stable here to a few per cent, and print wall time beside it. Each roun
 variants back to back, alternating which goes first; the figure is the median of the
 rounds' ratios with the interval that order statistics give (no assumption about the
 noise). A target is met only when the whole 95 % interval is within it.
+
+Beside the statistics: the CPU time and memory of live processes read from /proc, and the
+one place that knows how the benchmarks run valgrind's callgrind and read its counts.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import time
@@ -123,6 +128,45 @@ def proc_rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def rss_kib(pid: int, children: bool = True) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) in KiB, from /proc, of a process plus (``children``) the
+    processes it started, so memory held by any of them counts."""
+    pids = [pid]
+    if children:
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pids += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    out: dict[str, int] = {"VmRSS": 0, "VmHWM": 0}
+    for p in pids:
+        try:
+            text = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue  # a child that just ended
+        for line in text.splitlines():
+            key, _, rest = line.partition(":")
+            if key in out:
+                out[key] += int(rest.split()[0])
+    return out
+
+
+def callgrind_prefix(children: bool = False) -> list[str]:
+    """The command prefix that counts a process's instructions with callgrind (with
+    ``children``, every process it starts too). Exits with a message if valgrind is not
+    installed, so a benchmark can call it before any long set-up."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
+    trace = ["--trace-children=yes"] if children else []
+    return ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *trace]
+
+
+def collected(output: str) -> dict[int, int]:
+    """Instructions per process id from valgrind's output (``==PID== Collected : N``); a
+    process killed before it exits has none."""
+    return {int(p): int(n) for p, n in re.findall(r"==(\d+)== Collected : (\d+)", output)}
 
 
 def paired_rounds(
