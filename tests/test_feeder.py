@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from sigv4_inspector.core.model import ParsedAuth, Verification
-from sigv4_inspector.runtime.feeder import FEED_AT_ONCE, StreamVerifier
+from sigv4_inspector.runtime.feeder import FEED_AT_ONCE, HELP_AT, WAKE_AT, StreamVerifier
 
 
 class Recorder:
@@ -22,8 +23,10 @@ class Recorder:
         self.unknown = False
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # a feed has started
 
     def feed(self, data: bytes | memoryview) -> None:
+        self.entered.set()
         self.gate.wait()
         self.threads.add(threading.current_thread().name)
         time.sleep(self.delay)
@@ -85,6 +88,46 @@ def test_feed_never_waits_and_gives_the_body_up_when_behind() -> None:
     result = v.wait(10)
     assert result is not None and done == [result]
     assert rec.unknown and result.body_unchecked == v.gave_up
+
+
+def _until(cond: Callable[[], bool]) -> None:
+    """Wait for a state the other thread reaches (a test of behaviour, not of timing)."""
+    end = time.monotonic() + 30
+    while not cond():
+        assert time.monotonic() < end, "the verifier never reached the state"
+        time.sleep(0.001)
+
+
+def test_the_event_loop_verifies_the_queue_itself_when_the_thread_falls_behind() -> None:
+    """The thread is held inside a batch while HELP_AT bytes pile up: it hands the session
+    over at its next batch, the feeding thread (mitmproxy's event loop) verifies the queue in
+    slices as it feeds, hands the session back once the queue is empty, and nothing is
+    given up: every byte reaches the session once, in order."""
+    rec = Recorder()
+    rec.gate.clear()
+    v = StreamVerifier(rec)
+    piece = b"".join(bytes([i]) * 1024 for i in range(64))  # 64 KiB
+    sent: list[bytes] = []
+
+    def feed(n: int) -> None:
+        for _ in range(n):
+            data = bytes([len(sent) % 251]) + piece[1:]
+            sent.append(data)
+            v.feed(data)
+
+    feed(WAKE_AT // len(piece))  # wakes the thread, which takes them and is held
+    _until(rec.entered.is_set)
+    feed(HELP_AT // len(piece) + 2)  # behind past HELP_AT: the loop asks for the session
+    rec.gate.set()
+    _until(lambda: v._loop_owns)
+    feed(40)  # each read verified here, with a slice of the queue
+    assert "MainThread" in rec.threads and v.helped > 0
+    feed(400)
+    v.finish()
+    result = v.wait(30)
+    assert result is not None and result.body_unchecked is None and v.gave_up is None
+    assert b"".join(rec.got) == b"".join(sent) and not rec.unknown
+    assert rec.threads == {"sigv4-stream-verify", "MainThread"}
 
 
 def test_same_verification_as_feeding_directly() -> None:

@@ -18,14 +18,25 @@ trade the GIL as seldom as possible (bench/upload.py measures it; docs/benchmark
   session as one buffer (one copy, done beside the event loop): the aws-chunked decoder
   then runs once per megabyte instead of once per read, and each chunk's data is hashed
   in one ``update`` (one GIL release and re-take per chunk, not one per read it spans).
-- When more than ``max_behind`` bytes wait, the verifier gives up on the body: what is
-  queued is dropped, the rest passes untouched, and the verification says why the body
-  was not checked (PAYLOAD_NOT_VERIFIED). Traffic never stalls.
+- When the thread falls ``HELP_AT`` bytes behind (the machine's other core is busy, or
+  the thread keeps losing the GIL to the event loop), it hands the session over at its
+  next batch, and the event loop verifies what is queued itself, a slice of at most
+  ``LOOP_SLICE`` bytes per network read besides the read itself. The upload then goes at
+  the pace hashing allows on one core, the queue drains, and the session goes back to
+  the thread. The loop never waits for the thread or on a lock: it does bounded work,
+  at most ``LOOP_SLICE`` bytes plus the read (about 256 KiB, a fraction of a millisecond
+  of SHA-256) per read it handles, and only while the thread is behind. This is the one
+  place the event loop hashes.
+- When more than ``max_behind`` bytes wait all the same (the thread is stuck inside a
+  batch), the verifier gives up on the body: what is queued is dropped, the rest passes
+  untouched, and the verification says why the body was not checked
+  (PAYLOAD_NOT_VERIFIED). Traffic never stalls.
 - :meth:`StreamVerifier.finish` returns at once; the result arrives through
   :meth:`add_done_callback`, called on the verifying thread.
 
-``feed`` and ``finish`` are called from one thread (mitmproxy's event loop). The two byte
-counters are each written by one thread only, so they need no lock.
+``feed`` and ``finish`` are called from one thread (mitmproxy's event loop). The session
+and the count of bytes taken belong to one thread at a time (the verifying thread, or the
+event loop while it helps), handed over only between batches, so no lock is needed.
 """
 
 from __future__ import annotations
@@ -40,6 +51,8 @@ from sigv4_inspector.core.model import Verification
 DEFAULT_MAX_BEHIND = 64 << 20  # bytes waiting to be hashed before the body is given up
 WAKE_AT = 1 << 20  # bytes waiting before a sleeping verifier thread is woken
 FEED_AT_ONCE = 1 << 20  # bytes of queued reads joined into one feed of the session
+HELP_AT = 8 << 20  # bytes behind before the event loop verifies what is queued itself
+LOOP_SLICE = 192 << 10  # bytes of the queue the event loop verifies per read while it helps
 
 
 class Session(Protocol):
@@ -58,8 +71,11 @@ class StreamVerifier:
         self._max = max_behind
         self._queue: deque[bytes | memoryview] = deque()
         self._fed = 0  # bytes queued so far (written by the feeding thread only)
-        self._done = 0  # bytes taken off the queue (written by the verifying thread only)
+        self._done = 0  # bytes taken off the queue (written by the session's owner only)
         self._sleeping = False  # the verifying thread waits (or is about to) for a wake-up
+        self._takeover = False  # the event loop asks for the session (the thread is behind)
+        self._loop_owns = False  # the event loop has the session (the thread waits)
+        self.helped = 0  # bytes the event loop verified itself
         self._wake = threading.Event()
         self._lock = threading.Lock()  # the result and the callbacks
         self._ended = False
@@ -100,15 +116,41 @@ class StreamVerifier:
             return
         self._queue.append(data)
         self._fed = fed
-        if self._sleeping and fed - self._done >= WAKE_AT:
+        if self._loop_owns:
+            self._help()
+            return
+        behind = fed - self._done
+        if behind >= HELP_AT:
+            self._takeover = True  # taken up by the thread between two batches
+        if self._sleeping and behind >= WAKE_AT:
             self._sleeping = False
             self._wake.set()
 
-    def finish(self) -> None:
-        """The body ended: verify what is queued, then call the callbacks."""
-        self._ended = True
+    def _help(self) -> None:
+        """Verify the oldest queued reads on the event loop (it owns the session), at most
+        LOOP_SLICE bytes beside the read just queued; once the queue is empty, hand the
+        session back to the thread."""
+        session, queue = self._session, self._queue
+        budget = LOOP_SLICE + len(queue[-1])
+        while budget > 0 and queue:
+            piece = queue.popleft()
+            session.feed(piece)  # never raises
+            self._done += len(piece)
+            self.helped += len(piece)
+            budget -= len(piece)
+        if not queue:
+            self._give_back()
+
+    def _give_back(self) -> None:
+        self._takeover = False
+        self._loop_owns = False
         self._sleeping = False
         self._wake.set()
+
+    def finish(self) -> None:
+        """The body ended: the thread verifies what is queued, then calls the callbacks."""
+        self._ended = True
+        self._give_back()
 
     def add_done_callback(self, fn: Callable[[Verification], None]) -> None:
         """Call ``fn(verification)`` once the result is known (on the verifying thread, or
@@ -127,13 +169,20 @@ class StreamVerifier:
     def _run(self) -> None:
         session, queue = self._session, self._queue
         while self._gave_up is None:
-            if not queue:
-                if self._ended:
+            if self._takeover and not self._ended:
+                self._takeover = False
+                self._loop_owns = True  # the session is the event loop's until it gives it back
+                if self._ended:  # the body ended meanwhile: finish() gave it back before this
+                    self._loop_owns = False
+            if self._loop_owns or not queue:
+                if self._ended and not self._loop_owns and not queue:
                     break
-                # announce the sleep, then look again: a feed that came in between either
-                # is seen here or sees the flag and wakes the thread (no lost wake-up)
+                # announce the sleep, then look again: a feed or a give-back that came in
+                # between either is seen here or sees the flag and wakes the thread
                 self._sleeping = True
-                if self._ended or self._fed - self._done >= WAKE_AT:
+                if not self._loop_owns and (
+                    self._ended or self._takeover or self._fed - self._done >= WAKE_AT
+                ):
                     self._sleeping = False
                     continue
                 self._wake.wait(1.0)
