@@ -23,7 +23,13 @@ import tempfile
 from pathlib import Path
 
 from sigv4_testsupport import flowmix
-from sigv4_testsupport.benchtools import paired_rounds, ratios, report_ratio, run_timed
+from sigv4_testsupport.benchtools import (
+    ensure_bytecode,
+    paired_rounds,
+    ratios,
+    report_ratio,
+    run_timed,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MITMDUMP = str(Path(sys.executable).parent / "mitmdump")
@@ -128,6 +134,7 @@ def main() -> int:
         help="count instructions instead (valgrind): per flow over N flows, and at start-up",
     )
     args = ap.parse_args()
+    ensure_bytecode()
     if args.callgrind:
         return count_instructions(args.callgrind)
     tmp = Path(tempfile.mkdtemp(prefix="sigv4-replay-"))

@@ -48,6 +48,7 @@ class Scenario:
     proxy: str = "main"
     records: list[dict[str, Any]] = field(default_factory=list)
     answer: str = ""  # what the server answered, filled in by the run
+    fix: str = ""  # the fix printed for it, filled in by the run
 
 
 class Demo:
@@ -399,9 +400,13 @@ def main() -> int:
     finally:
         d.stop()
 
+    # The fixes are printed after the table, each whole on its own line: inside a table
+    # cell, a fix without spaces (AWS_REQUEST_CHECKSUM_CALCULATION=when_required) would be
+    # folded mid-word and could not be copied.
     table = Table(title="What the proxy saw and said", show_lines=True)
-    for col in ("scenario", "AWS answered", "verdict", "findings", "fix"):
+    for col in ("scenario", "AWS answered", "verdict", "findings"):
         table.add_column(col, overflow="fold")
+    fixes: list[tuple[str, str, str]] = []  # scenario, code, fix
     for sc in SCENARIOS:
         rec = pick(sc.records)
         codes = sorted(
@@ -430,7 +435,10 @@ def main() -> int:
                 if wanted
                 else next((f for f in rec["findings"] if f["severity"] == "error"), None)
             )
-            fix = main_f["fix"] if main_f else ""
+            if main_f and main_f["fix"]:
+                fix = main_f["fix"]
+                fixes.append((sc.name, main_f["code"], fix))
+        sc.fix = fix
         verdicts = ", ".join(sorted({r["verdict"] for r in sc.records})) or "no record"
         mark = "[green]ok[/]" if passed else "[red]MISSED[/]"
         table.add_row(
@@ -438,9 +446,15 @@ def main() -> int:
             sc.answer,
             verdicts,
             ", ".join(codes) or "-",
-            fix[:220],
         )
     console.print(table)
+    if fixes:
+        console.print("[bold]Fixes[/] (each whole on one line, so it can be copied):")
+        for name, code, fix in fixes:
+            # soft_wrap: never wrapped or cut by rich (the terminal may fold it on screen,
+            # but copying it gives the whole line); markup/emoji off: printed as written
+            for text in (f"- {name}", f"  {code} -> {fix}"):
+                console.print(text, soft_wrap=True, markup=False, emoji=False, highlight=False)
     for name, p in d.proxies.items():
         console.print(f"[dim]{name}: flows {p.flows_path}, report {p.report}[/]")
     console.print(
@@ -457,6 +471,7 @@ def main() -> int:
             "expect": sorted(sc.expect),
             "codes": sorted({f["code"] for r in sc.records for f in r["findings"]}),
             "verdicts": sorted({r["verdict"] for r in sc.records}),
+            "fix": sc.fix,  # printed whole under the table
         }
         for sc in SCENARIOS
     ]

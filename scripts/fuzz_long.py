@@ -4,7 +4,11 @@
 
 The cases are split evenly over the targets (parse_auth, the canonicaliser, the
 aws-chunked decoder on random and on valid bodies, VerifySession slicing, verify and
-inspect_request on mutated signed requests, parse_error_response, learn_from_response).
+inspect_request on mutated signed requests, parse_error_response, learn_from_response, and
+the structural floods of issue 18: up to 20,000 extra signed headers, duplicated security
+token headers and canonical-request echoes of up to 20,000 lines in S3 XML, JSON and Query
+shapes, each checked for a record under 64 KiB, at most 50 findings and no run of a secret
+or token left after the scrubber).
 A progress line shows cases done and the rate. A failure is shrunk by hypothesis and
 printed, and the run goes on with the next target; the exit code is 1 when any target
 failed. ``--max-minutes`` bounds the whole run. Verifications that fell back to

@@ -44,6 +44,31 @@ def test_demo_diagnoses_every_scenario(demo: tuple[Path, Any]) -> None:
     assert (out / "proxy" / "report.jsonl").read_text().count("\n") >= 15
 
 
+def test_demo_prints_each_fix_whole(demo: tuple[Path, Any]) -> None:
+    """Every fix the demo shows is a fix from the records, printed whole on one line (never
+    wrapped or folded mid-word, as a table cell did: ``...=whe`` / ``n_required``), so it
+    can be copied."""
+    out, proc = demo
+    summary = json.loads((out / "demo-summary.json").read_text())
+    fixes_in_records = {
+        f["fix"]
+        for p in out.glob("proxy*/report.jsonl")
+        for line in p.read_text().splitlines()
+        if line.strip()
+        for f in json.loads(line)["findings"]
+        if f["fix"]
+    }
+    lines = proc.stdout.splitlines()
+    shown = [row for row in summary if row["expect"]]
+    assert len(shown) >= 10
+    for row in shown:
+        assert row["fix"], row
+        assert row["fix"] in fixes_in_records, row
+        assert any(row["fix"] in line for line in lines), f"fix cut or missing: {row['fix']!r}"
+    # the fix the issue saw cut in two, whole on one line
+    assert any("AWS_REQUEST_CHECKSUM_CALCULATION=when_required" in line for line in lines)
+
+
 def _secrets_in(flows: list[Any]) -> set[str]:
     """Every secret, token and signature that crossed the proxy in these flows."""
     from sigv4_inspector.core.learn import learn_from_response

@@ -49,9 +49,19 @@ test_parse_error_response = _run("server_error")
 test_learn_from_response = _run("learn")
 
 
+@settings(
+    max_examples=25,  # each case floods: up to 20,000 headers or echo lines
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(x=BY_NAME["floods"].strategy)
+def test_structural_floods_stay_bounded_and_secret_free(ctx: Ctx, x: Any) -> None:
+    BY_NAME["floods"].check(ctx, x)
+
+
 def test_targets_are_all_tested() -> None:
     tested = {
         "parse_auth", "canonical", "chunked_random", "chunked_valid", "verify_slicing",
-        "verify_mutated", "server_error", "learn",
+        "verify_mutated", "server_error", "learn", "floods",
     }  # fmt: skip
     assert tested == set(BY_NAME)

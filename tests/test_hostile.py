@@ -379,3 +379,61 @@ def test_a_hung_credential_process_never_holds_up_traffic(tmp_path: Path) -> Non
             proxy.proc.kill()
         server.stop()
         subprocess.run(["pkill", "-f", "sleep 600"], check=False)
+
+
+def test_a_bundle_scrubs_secrets_the_flows_themselves_carry(tmp_path: Path) -> None:
+    """A bundle made from saved flows alone (no running addon, no keyring): the credentials
+    an STS answer in the file issued, and the IMDSv2 token a request carried, are known to
+    the bundle's scrubber, so a later echo of them (raw, percent-encoded or in a header) is
+    gone from the .mitm, the HAR and SUMMARY.md, and every file is 0600."""
+    from sigv4_inspector.addon.bundle import main as bundle_main
+
+    issued_secret = "Zt8q/Yk2mWv9+Lp3Rr7sUx0NcEa1BdFgHiJkLmNo"
+    issued_token = "FwoGZXIvYXdzEXAMPLEissued/token+" + "QmFy" * 60
+    imds_token = "AQAEAExampleImdsV2TokenValue0123456789abcdefghijklmnop=="
+    sts_body = (
+        "<AssumeRoleResponse><AssumeRoleResult><Credentials>"
+        f"<AccessKeyId>ASIAISSUEDEXAMPLE123</AccessKeyId><SecretAccessKey>{issued_secret}"
+        f"</SecretAccessKey><SessionToken>{issued_token}</SessionToken>"
+        "<Expiration>2030-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult>"
+        "</AssumeRoleResponse>"
+    ).encode()
+    sts = tflow.tflow(
+        req=tutils.treq(host="sts.amazonaws.com", path=b"/", method=b"POST"),
+        resp=tutils.tresp(status_code=200, content=sts_body),
+    )
+    imds = tflow.tflow(
+        req=tutils.treq(host="169.254.169.254", path=b"/latest/meta-data/iam/x", method=b"GET"),
+        resp=tutils.tresp(status_code=200, content=b"{}"),
+    )
+    imds.request.headers["X-aws-ec2-metadata-token"] = imds_token
+    from urllib.parse import quote
+
+    echo = tflow.tflow(
+        req=tutils.treq(host="example.com", path=f"/debug?s={quote(issued_secret)}".encode()),
+        resp=tutils.tresp(
+            status_code=500,
+            content=json.dumps(
+                {"debug": f"secret={issued_secret} token={issued_token[40:120]}"}
+            ).encode(),
+        ),
+    )
+    assert echo.response is not None
+    echo.response.headers["X-Debug"] = imds_token[5:30]
+    echo.comment = f"copied {issued_secret}"
+    from mitmproxy import io as mio
+
+    src = tmp_path / "flows.mitm"
+    with open(src, "wb") as fh:
+        w = mio.FlowWriter(fh)
+        for f in (sts, imds, echo):
+            w.add(f)
+    out = tmp_path / "bundle"
+    assert bundle_main([str(src), "-o", str(out), "--no-credentials"]) == 0
+    files = sorted(out.iterdir())
+    assert {p.name for p in files} == {"flows.redacted.mitm", "flows.har", "SUMMARY.md"}
+    for p in files:
+        assert p.stat().st_mode & 0o777 == 0o600, p
+        text = p.read_bytes().decode("utf-8", "surrogateescape")
+        found = leaks(text, [issued_secret, issued_token, imds_token])
+        assert not found, (p.name, found)

@@ -26,7 +26,13 @@ from typing import Any
 from mitmproxy import flow as mflow
 from mitmproxy import http, io
 
-from sigv4_inspector.core.redact import redact_body, redact_headers, redact_target, redact_text
+from sigv4_inspector.core.redact import (
+    Scrubber,
+    redact_body,
+    redact_headers,
+    redact_target,
+    redact_text,
+)
 
 
 def _set_headers(msg: http.Message, headers: list[tuple[str, str]]) -> None:
@@ -43,34 +49,46 @@ def _hdrs(msg: http.Message) -> list[tuple[str, str]]:
 
 
 def redact_flow(
-    f: http.HTTPFlow, *, bodies: bool = True, secrets: Sequence[str] = ()
+    f: http.HTTPFlow,
+    *,
+    bodies: bool = True,
+    secrets: Sequence[str] = (),
+    scrubber: Scrubber | None = None,
 ) -> http.HTTPFlow:
-    """A redacted copy of one flow (the original is not touched)."""
+    """A redacted copy of one flow (the original is not touched): signatures fingerprinted,
+    tokens, cookies and credential values removed, then every field passes the scrubber
+    (the sink's last word: it knows every secret and token shape)."""
+    scrub = scrubber or Scrubber(secrets)
     g: http.HTTPFlow = f.copy()
-    g.request.path = redact_target(g.request.path)
-    _set_headers(g.request, redact_headers(_hdrs(g.request)))
+    g.request.path = scrub.text(redact_target(g.request.path))
+    _set_headers(g.request, _scrubbed(scrub, redact_headers(_hdrs(g.request))))
     g.request.raw_content = (
-        redact_body(g.request.raw_content or b"", secrets)
+        scrub.bytes(redact_body(g.request.raw_content or b"", secrets))
         if bodies and g.request.raw_content is not None
         else (None if g.request.raw_content is None else b"")
     )
     if g.response is not None:
-        _set_headers(g.response, redact_headers(_hdrs(g.response)))
+        _set_headers(g.response, _scrubbed(scrub, redact_headers(_hdrs(g.response))))
         raw = g.response.raw_content
         if raw is not None and bodies:
             # decode so that credential values inside gzip'd bodies are found too
             try:
                 content = g.response.get_content(strict=False) or b""
                 g.response.headers.pop("content-encoding", None)
-                g.response.raw_content = redact_body(content, secrets)
+                g.response.raw_content = scrub.bytes(redact_body(content, secrets))
             except Exception:
                 g.response.raw_content = b""
         elif raw is not None:
             g.response.raw_content = b""
-    g.comment = redact_text(g.comment, secrets)
+    g.comment = scrub.text(redact_text(g.comment, secrets))
     if "sigv4" in g.metadata:
-        g.metadata["sigv4"] = json.loads(redact_text(json.dumps(g.metadata["sigv4"]), secrets))
+        text = redact_text(json.dumps(g.metadata["sigv4"]), secrets)
+        g.metadata["sigv4"] = json.loads(scrub.text(text))
     return g
+
+
+def _scrubbed(scrub: Scrubber, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(scrub.text(k), scrub.text(v)) for k, v in headers]
 
 
 BODY_CHOICES = {
@@ -185,19 +203,23 @@ def make_bundle(
     flows: Iterable[mflow.Flow], out_dir: Path, *, bodies: bool = True, secrets: Sequence[str] = ()
 ) -> dict[str, Path]:
     """Write the redacted .mitm, the HAR and the Markdown summary, each created mode 0600
-    in a folder made 0700; returns their paths."""
+    in a folder made 0700; returns their paths. One scrubber, knowing ``secrets`` and every
+    secret and token the flows themselves carry (credential answers, token headers), is the
+    last step of every byte written."""
     import os
 
     from mitmproxy.addons.savehar import SaveHar
 
+    from sigv4_inspector.addon.learner import flow_secrets
     from sigv4_inspector.runtime.reportfile import open_private, write_private
 
+    http_flows = [f for f in flows if isinstance(f, http.HTTPFlow)]
+    known = [*secrets]
+    for f in http_flows:
+        known += flow_secrets(f)
+    scrub = Scrubber(known)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    red = [
-        redact_flow(f, bodies=bodies, secrets=secrets)
-        for f in flows
-        if isinstance(f, http.HTTPFlow)
-    ]
+    red = [redact_flow(f, bodies=bodies, secrets=known, scrubber=scrub) for f in http_flows]
     paths = {
         "mitm": out_dir / "flows.redacted.mitm",
         "har": out_dir / "flows.har",
@@ -208,9 +230,40 @@ def make_bundle(
         for f in red:
             w.add(f)
     har = SaveHar().make_har(red)
-    write_private(paths["har"], json.dumps(har, indent=1).encode())
-    write_private(paths["summary"], _summary(red, bodies=bodies).encode("utf-8", "replace"))
+    write_private(paths["har"], scrub.text(json.dumps(har, indent=1)).encode())
+    summary = scrub.text(_summary(red, bodies=bodies))
+    write_private(paths["summary"], summary.encode("utf-8", "replace"))
     return paths
+
+
+def user_secrets(timeout: float = 10.0) -> tuple[list[str], str]:
+    """The secret keys and session tokens of the user's AWS configuration (the default
+    credential chain, loaded off this thread with a timeout), so the bundle's scrubber knows
+    them too; and a line saying what was used."""
+    import threading
+
+    from sigv4_inspector.runtime.credentials import CredentialLoader, LoadResult, import_botocore
+
+    try:
+        import_botocore()
+    except ImportError:
+        return [], "botocore is not installed: your AWS credentials were not read"
+    done = threading.Event()
+    got: list[LoadResult] = []
+
+    def on_done(result: LoadResult) -> None:
+        got.append(result)
+        done.set()
+
+    try:
+        CredentialLoader(timeout).start(None, [], on_done)
+    except Exception as exc:  # botocore missing: token shapes and flow secrets still work
+        return [], f"your AWS credentials were not read ({type(exc).__name__})"
+    if not done.wait(timeout) or not got:
+        return [], f"your AWS credentials did not load within {timeout:.0f} s"
+    creds = got[0].credentials
+    out = [x for c in creds for x in (c.secret_access_key, c.session_token or "") if x]
+    return out, f"{len(creds)} credential(s) of your AWS configuration are known to the scrubber"
 
 
 def read_flows(path: Path) -> list[mflow.Flow]:
@@ -225,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("flows", type=Path, help="a .mitm file saved with mitmdump -w")
     ap.add_argument("-o", "--out", type=Path, default=Path("sigv4-bugreport"), help="output folder")
     ap.add_argument(
+        "--no-credentials",
+        action="store_true",
+        help="do not read your AWS credentials (by default their secrets are removed too)",
+    )
+    ap.add_argument(
         "--no-bodies",
         action="store_true",
         help="drop request and response bodies (by default they are kept, redacted)",
@@ -233,8 +291,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.flows.is_file():
         print(f"bugreport: no such file: {args.flows}", file=sys.stderr)
         return 2
-    flows = read_flows(args.flows)
-    paths = make_bundle(flows, args.out, bodies=not args.no_bodies)
+    try:
+        flows = read_flows(args.flows)
+    except Exception as exc:
+        print(f"bugreport: {args.flows} is not a mitmproxy flow file ({exc})", file=sys.stderr)
+        return 2
+    secrets: list[str] = []
+    if not args.no_credentials:
+        secrets, note = user_secrets()
+        print(f"bugreport: {note}")
+    paths = make_bundle(flows, args.out, bodies=not args.no_bodies, secrets=secrets)
     print(f"bugreport: {len(flows)} flow(s) -> {', '.join(str(p) for p in paths.values())}")
     return 0
 

@@ -114,7 +114,7 @@ class Commands:
             x
             for c in self.state.store.all_credentials()
             for x in (c.secret_access_key, c.session_token or "")
-        ]
+        ] + list(self.state.seen_secrets)
         paths = make_bundle(
             flows, Path(os.path.expanduser(path)), bodies=bodies == "redacted", secrets=secrets
         )

@@ -107,6 +107,16 @@ def normalize_path(path: str) -> str:
     return first + "/".join(output) + last
 
 
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9\-_.~/]*")
+
+
+def is_plain_path(path: str) -> bool:
+    """A path every canonical form leaves as it is (S3's and the other services', encoded
+    once or twice, normalised or not): unreserved characters and single slashes, no dot
+    segment. The forensic search and the signer forms skip path variants for it."""
+    return _PLAIN_PATH.fullmatch(path) is not None and "//" not in path and "/." not in path
+
+
 def canonical_uri(path: str, *, normalize: bool, double_encode: bool) -> str:
     """The canonical URI line.
 

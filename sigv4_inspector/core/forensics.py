@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sigv4_inspector.core import canonical as c
@@ -115,38 +115,34 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
     s3 = is_s3(auth)
     path = req.path
 
-    # Path encoding and normalisation.
-    alts = {
-        "S3 path rules (no normalisation, single encoding)": c.canonical_uri(
-            path, normalize=False, double_encode=False
-        ),
-        "non-S3 path rules (normalised, encoded twice)": c.canonical_uri(
-            path, normalize=True, double_encode=True
-        ),
-        "the path encoded twice without normalisation": c.canonical_uri(
-            path, normalize=False, double_encode=True
-        ),
-        "the path normalised and encoded once": c.canonical_uri(
-            path, normalize=True, double_encode=False
-        ),
-        "'%20' where the request has '+'": c.canonical_uri(
-            path.replace("+", "%20"), normalize=not s3, double_encode=not s3
-        ),
-        "'+' where the request has '%20'": c.canonical_uri(
-            path.replace("%20", "+"), normalize=not s3, double_encode=not s3
-        ),
-        "'/' where the request has '%2F'": c.canonical_uri(
-            path.replace("%2F", "/").replace("%2f", "/"), normalize=not s3, double_encode=not s3
-        ),
-        "the decoded path (not encoded at all)": c.percent_decode(path).decode(
-            "utf-8", "surrogateescape"
-        ),
-        "'//' collapsed": c.canonical_uri(
-            path.replace("//", "/"), normalize=not s3, double_encode=not s3
-        ),
-    }
-    for desc, uri in alts.items():
-        if uri != lines[1]:
+    # Path encoding and normalisation: none of these changes a plain path (unreserved
+    # characters and single slashes, no dot segment), so then none is built.
+    if not c.is_plain_path(path):
+        alts = (
+            ("S3 path rules (no normalisation, single encoding)", path, False, False),
+            ("non-S3 path rules (normalised, encoded twice)", path, True, True),
+            ("the path encoded twice without normalisation", path, False, True),
+            ("the path normalised and encoded once", path, True, False),
+            ("'%20' where the request has '+'", path.replace("+", "%20"), not s3, not s3),
+            ("'+' where the request has '%20'", path.replace("%20", "+"), not s3, not s3),
+            (
+                "'/' where the request has '%2F'",
+                path.replace("%2F", "/").replace("%2f", "/"),
+                not s3,
+                not s3,
+            ),
+            ("the decoded path (not encoded at all)", path, None, None),
+            ("'//' collapsed", path.replace("//", "/"), not s3, not s3),
+        )
+        seen = {lines[1]}
+        for desc, p, normalize, double in alts:
+            if normalize is None:
+                uri = c.percent_decode(p).decode("utf-8", "surrogateescape")
+            else:
+                uri = c.canonical_uri(p, normalize=normalize, double_encode=bool(double))
+            if uri in seen:
+                continue
+            seen.add(uri)
             yield Candidate(
                 "path",
                 f"the signer used {desc}: {uri!r}",
@@ -300,7 +296,7 @@ def search(req: WireRequest, v: Verification, cred: Credential) -> ForensicResul
         chk = (
             check
             if cand.secret is None
-            else make_checker(auth, replace(cred, secret_access_key=cand.secret))
+            else make_checker(auth, Credential(cred.access_key_id, cand.secret))
         )
         if chk(sts, auth.signature):
             result.explained = True

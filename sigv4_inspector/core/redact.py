@@ -212,23 +212,23 @@ _TOKEN_HEADER = re.compile(
 )
 
 
+_AWS_TOKEN_PREFIXES = ("IQoJb3Jp", "FwoGZXIv", "FQoGZXIv", "FQoDYXdz", "AQoDYXdz", "AQoEXAMP")
 _RUN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_%\\-")
 # bytes outside the run alphabet become spaces, so bytes.split() yields the runs at C speed
 _TO_SPACE = bytes(b if b in _RUN_BYTES else 0x20 for b in range(256))
-_AWS_TOKEN_PREFIXES = ("IQoJb3Jp", "FwoGZXIv", "FQoGZXIv", "FQoDYXdz", "AQoDYXdz", "AQoEXAMP")
-# Character classes most runs of an output fall in: hex digests, lower-case words and
-# header or host names, upper-case constants. A run made only of one class cannot hold a
-# secret window unless some window of a secret is made only of that class (rare for
-# base64 secrets: (16/64)**9 for hex), which is known when the secret is added. Exact.
-_CLASSES = (
-    b"0123456789abcdef",  # digests, signatures
-    b"0123456789abcdef-",  # flow ids (UUIDs)
-    b"0123456789TZ-",  # dates (x-amz-date, ISO 8601 pieces)
-    b"abcdefghijklmnopqrstuvwxyz-_",  # words, header names
-    b"abcdefghijklmnopqrstuvwxyz0123456789-_",
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",  # access key ids, constants
-)
+# JSON's \n \r \t \" \\ end a run (\/ and \uXXXX stay in it)
+_JSON_BREAKS = re.compile(rb'\\[\\nrt"]')
+# A run is sampled: every 9-character window of it holds the 5-character piece starting at
+# one of its offsets 0, 5, 10 ..., so looking the pieces up among all 5-character pieces of
+# the secrets (one C-level set operation) finds every window there is; a piece shared by
+# chance is then cleared by the exact check over 9-character windows.
+PROBE = 5
+_PIECES = re.compile(rb".{%d}" % PROBE, re.S)
+MAX_CLEAN = 100_000  # runs remembered as clean (words, host and header names ...)
 _TOKEN_WORDS = ("oken", "OKEN")
+# What every token shape above holds in one run: the AWS token prefixes hold "Qo" or "woG",
+# a JWT "eyJ", <Token-N> and the token headers and parameters "oken" or "OKEN".
+_SHAPE_TRIGGERS = (b"Qo", b"woG", b"eyJ", b"oken", b"OKEN")
 
 
 def _unescape(run: str) -> str:
@@ -259,9 +259,9 @@ class Scrubber:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._grams: set[str] = set()
+        self._pieces: set[bytes] = set()
         self._known: set[str] = set()
-        self._clean: set[bytes] = set()  # runs already checked and clean (words, hosts ...)
-        self._class_grams = [False] * len(_CLASSES)  # some window lies within that class
+        self._clean: set[bytes] = set()  # runs checked before and clean
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -271,26 +271,36 @@ class Scrubber:
             if len(self._grams) + len(s) > MAX_GRAMS:
                 return
             self._known.add(s)
-            grams = {s[i : i + GRAM] for i in range(len(s) - GRAM + 1)}
-            self._grams.update(grams)
+            self._grams.update(s[i : i + GRAM] for i in range(len(s) - GRAM + 1))
+            raw = s.encode("utf-8", "surrogateescape")
+            self._pieces.update(raw[i : i + PROBE] for i in range(len(raw) - PROBE + 1))
             self._clean.clear()
-            for k, cls in enumerate(_CLASSES):
-                if not self._class_grams[k]:
-                    self._class_grams[k] = any(
-                        not g.encode("utf-8", "surrogateescape").translate(None, cls) for g in grams
-                    )
 
     def __len__(self) -> int:
         return len(self._known)
 
     def _has_secret(self, run: str) -> bool:
-        text = _unescape(run)
+        return self._has_window(_unescape(run))
+
+    def _has_window(self, text: str) -> bool:
         return not self._grams.isdisjoint(text[i : i + GRAM] for i in range(len(text) - GRAM + 1))
 
     def text(self, text: str) -> str:
         """``text`` with no run of more than 8 characters of a secret or token left."""
         if not text:
             return text
+        shapes, dirty = self._scan(text)
+        if shapes:
+            text = self._shapes(text)
+        if dirty:
+            hits = [m.span() for m in _RUN.finditer(text) if self._has_secret(m.group(0))]
+            for start, end in reversed(hits):  # rare: rebuild only when something is found
+                text = f"{text[:start]}[redacted {end - start} chars]{text[end:]}"
+        return text
+
+    @staticmethod
+    def _shapes(text: str) -> str:
+        """Token shapes, known or not, replaced."""
         if any(p in text for p in _AWS_TOKEN_PREFIXES):
             text = _AWS_TOKEN.sub(lambda m: _shown(m.group(0)), text)
         if "eyJ" in text:
@@ -301,38 +311,38 @@ class Scrubber:
             text = _WEB_IDENTITY.sub(lambda m: m.group(1) + "[redacted]", text)
         if any(w in text for w in _TOKEN_WORDS):
             text = _TOKEN_HEADER.sub(lambda m: m.group(1) + _shown(m.group(2)), text)
-        if self._grams and self._dirty(text):
-            hits = [m.span() for m in _RUN.finditer(text) if self._has_secret(m.group(0))]
-            for start, end in reversed(hits):  # rare: rebuild only when something is found
-                text = f"{text[:start]}[redacted {end - start} chars]{text[end:]}"
         return text
 
-    def _dirty(self, text: str) -> bool:
-        """Whether any run of the text holds a secret window: the runs are cut at C speed,
-        and runs seen clean before (words, host names, header names) are not checked again."""
+    def _scan(self, text: str) -> tuple[bool, bool]:
+        """Whether the text may hold a token shape, and whether a run of it holds a secret
+        window (raw or escaped). The runs are cut at C speed, runs seen clean before are
+        dropped by one set difference, and only the rest are looked at: for the words that
+        start a token shape, and sampled for secret windows (see :data:`PROBE`)."""
         clean = self._clean
-        if len(clean) > 100_000:
+        if len(clean) > MAX_CLEAN:
             clean.clear()
-        dirty = False
-        skip = [cls for k, cls in enumerate(_CLASSES) if not self._class_grams[k]]
         data = text.encode("utf-8", "surrogateescape")
-        if b"\\" in data:  # JSON's \n \r \t \" \\ end a run; \/ and \uXXXX stay in it
-            for esc in (b"\\\\", b"\\n", b"\\r", b"\\t", b'\\"'):
-                data = data.replace(esc, b"  ")
-        for run in data.translate(_TO_SPACE).split():
-            if len(run) < GRAM or run in clean:
-                continue
-            if (
-                b"%" not in run
-                and b"\\" not in run
-                and any(not run.translate(None, cls) for cls in skip)
-            ):
-                continue  # a digest, a word, a name: no secret window fits in its class
-            if self._has_secret(run.decode("ascii")):
-                dirty = True
-            else:
+        if b"\\" in data:
+            data = _JSON_BREAKS.sub(b"  ", data)
+        runs = set(data.translate(_TO_SPACE).split()) - clean
+        pieces, shapes, dirty = self._pieces, False, False
+        for run in runs:
+            keep = True
+            if any(t in run for t in _SHAPE_TRIGGERS):
+                shapes = True
+                keep = False  # never remembered as clean: the next text is looked at too
+            if len(run) >= GRAM and pieces:
+                plain = run
+                if b"%" in run or b"\\" in run:
+                    plain = _unescape(run.decode("ascii")).encode("utf-8", "surrogateescape")
+                if not pieces.isdisjoint(_PIECES.findall(plain)) and self._has_window(
+                    plain.decode("utf-8", "surrogateescape")
+                ):
+                    dirty = True
+                    continue
+            if keep:
                 clean.add(run)
-        return dirty
+        return shapes, dirty
 
     def bytes(self, data: bytes) -> bytes:
         """The same over bytes (bodies), decoded as UTF-8 with surrogate escapes."""

@@ -507,7 +507,10 @@ class VerifySession:
         aws_lines = (v.canonical_request or "").split("\n", 3)
         exclude = excluded_params(auth, token_out)
         tried: set[tuple[str, str]] = set()
+        plain_path = c.is_plain_path(req.path)  # then every path form is AWS's line
         for form in awsmodel.forms_for(s3):
+            if (form.part == "path" and plain_path) or (form.part == "query" and not req.raw_query):
+                continue
             alt_line = awsmodel.build_form(form, req.path, req.raw_query, exclude, s3)
             index = 1 if form.part == "path" else 2
             if alt_line == aws_lines[index] or (form.part, alt_line) in tried:

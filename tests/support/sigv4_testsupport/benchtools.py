@@ -198,3 +198,15 @@ def report_ratio(label: str, values: list[float], target: float, *, at_most: boo
     return f"{label}: median {med:.3f} ({low:.3f} - {high:.3f}): " + verdict(
         values, target, at_most=at_most
     )
+
+
+def ensure_bytecode() -> None:
+    """Compile sigv4_inspector's modules to bytecode before a measurement, as ``pip
+    install`` does: with PYTHONDONTWRITEBYTECODE set (as on this VM) an editable checkout
+    would otherwise be compiled again at every start, a cost no installed copy pays and the
+    no-op baseline (mitmproxy, installed) does not pay either."""
+    import compileall
+
+    import sigv4_inspector
+
+    compileall.compile_dir(str(Path(sigv4_inspector.__file__).parent), quiet=1)

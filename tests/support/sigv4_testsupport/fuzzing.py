@@ -659,6 +659,97 @@ def check_learn(
     assert isinstance(out, list) and all(isinstance(cr, Credential) for cr in out)
 
 
+# -- structural floods (issue 18): many headers, huge echoes, duplicated security headers ---
+
+FLOOD_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLEfloodTOKEN" + "Zm9vYmFy" * 40
+FLOOD_SIZES = st.sampled_from([0, 1, 40, 500, 5000, 20000])
+
+
+@st.composite
+def floods(draw: st.DrawFn) -> tuple[int, int, int, int, str, int]:
+    """(signed request index, extra signed headers, extra sent copies of the token header,
+    lines in the server's canonical-request echo, the echo's shape, where a secret fragment
+    goes: a start offset into the secret, or -1 for none)."""
+    return (
+        draw(st.integers(0, 1000)),
+        draw(FLOOD_SIZES),
+        draw(st.integers(0, 6)),
+        draw(FLOOD_SIZES),
+        draw(st.sampled_from(["s3-xml", "json", "query-xml"])),
+        draw(st.integers(-1, 30)),
+    )
+
+
+def _flood_echo(shape: str, lines: int, secret_bit: str) -> tuple[int, str, bytes]:
+    creq = "GET\n/\n\n" + "\n".join(f"x-h{i}:{i}{secret_bit}" for i in range(lines))
+    creq += f"\nx-amz-security-token:{FLOOD_TOKEN}\n\nhost\nabc"
+    if shape == "s3-xml":
+        body = (
+            "<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message>"
+            f"<CanonicalRequest>{creq}</CanonicalRequest><Token-0>{FLOOD_TOKEN}</Token-0>"
+            "<RequestId>x</RequestId></Error>"
+        )
+        return 403, "application/xml", body.encode()
+    if shape == "json":
+        msg = f"The Canonical String for this request should have been\n'{creq}'\n{secret_bit}"
+        return (
+            400,
+            "application/x-amz-json-1.0",
+            json.dumps({"__type": "InvalidSignatureException", "message": msg}).encode(),
+        )
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code>"
+        f"<Message>The Canonical String for this request should have been\n'{creq}'"
+        f"</Message></Error><RequestId>{secret_bit}</RequestId></ErrorResponse>"
+    )
+    return 403, "text/xml", body.encode()
+
+
+MAX_RECORD = 64 << 10
+MAX_FINDINGS = 50
+
+
+def check_floods(ctx: Ctx, x: tuple[int, int, int, int, str, int]) -> None:
+    """A flooded request and echo: the record stays under 64 KiB with at most 50 findings,
+    the comment stays short, and after the sink's scrubber no run of more than 8 characters
+    of the secret or the token is left in the record, the comment or the breakdown."""
+    from sigv4_inspector.core.explain import explain_record
+    from sigv4_inspector.core.inspect import parse_response
+    from sigv4_inspector.core.redact import Scrubber
+
+    index, extra, dup_tokens, echo_lines, shape, secret_at = x
+    base = ctx.signed[index % len(ctx.signed)]
+    headers = list(base.headers)
+    if extra:
+        names = [f"x-flood-{i}" for i in range(extra)]
+        for i, (k, v) in enumerate(headers):
+            if k.lower() == "authorization" and "SignedHeaders=" in v:
+                signed = v.split("SignedHeaders=")[1].split(",")[0]
+                joined = ";".join(sorted([*signed.split(";"), *names]))
+                headers[i] = (k, v.replace(signed, joined))
+        headers += [(n, "v") for n in names[: extra // 2]]
+    headers += [("X-Amz-Security-Token", FLOOD_TOKEN)] * dup_tokens
+    req = WireRequest.build(base.method, base.target, headers, base.body, authority=base.authority)
+    bit = SECRET[secret_at : secret_at + 12] if secret_at >= 0 else ""
+    status, ctype, body = _flood_echo(shape, echo_lines, bit)
+    now = datetime.now(UTC)
+    resp = parse_response(status, [("Content-Type", ctype)], body)
+    insp = inspect_request(
+        req, ctx.keyring, flow_id="f", url="https://x/", seen_at=now, now=now, response=resp
+    )
+    assert len(insp.line.encode()) < MAX_RECORD, len(insp.line)
+    assert len(insp.findings) <= MAX_FINDINGS
+    if len(insp.findings) == MAX_FINDINGS:
+        assert insp.findings[-1].code == "FINDINGS_TRUNCATED"
+    scrub = Scrubber([SECRET, FLOOD_TOKEN]).text
+    line = scrub(insp.line)
+    out = "\n".join([line, scrub(insp.comment), scrub(explain_record(json.loads(line)))])
+    assert len(insp.comment) <= 400
+    for secret in (SECRET, FLOOD_TOKEN):
+        for i in range(len(secret) - 8):
+            assert secret[i : i + 9] not in out, "a run of a secret is left in an output"
+
+
 # -- targets: one strategy and one check each (shared with scripts/fuzz_long.py) -------------
 
 
@@ -747,4 +838,5 @@ TARGETS: list[Target] = [
         check_learn,
     ),
 ]
+TARGETS.append(Target("floods", floods(), check_floods))
 BY_NAME = {t.name: t for t in TARGETS}
