@@ -50,11 +50,15 @@ import botocore.config
 
 from sigv4_testsupport import fakeaws
 from sigv4_testsupport.benchtools import (
+    Check,
     callgrind_prefix,
     collected,
+    ensure_bytecode,
     median_ci,
     proc_cpu,
+    ratio_check,
     report_ratio,
+    targets_block,
 )
 from sigv4_testsupport.proxyharness import (
     Proxy,
@@ -71,6 +75,18 @@ CPU_TARGET = 1.10
 P99_TARGET_MS = 2.0
 WARM = 40  # requests before the timed ones, through each proxy
 VARIANTS = ("noop", "addon")
+FULL_RUN = """\
+The full-size run (the figures of docs/benchmarks.md, "Live traffic"; on a quiet machine,
+nothing else running; a few minutes):
+
+    .venv/bin/python bench/live.py -n 500 --rounds 11
+
+(the defaults), then the same with --lines (the addon's line per flow printed, as a user
+runs it) and, to count instructions instead of timing, --callgrind 200. A smoke run:
+--quick (100 requests, 2 rounds: too few rounds for an interval, so its ratios print MISS).
+The last block prints PASS or MISS per target; the exit status is 1 when the records check
+fails (a timed request without exactly one valid record), else 0 whatever the ratios.
+"""
 
 
 def proxy_cpu(proxy: Proxy) -> float:
@@ -200,8 +216,9 @@ def timed(args: argparse.Namespace, tmp: Path, server: fakeaws.FakeAWS) -> int:
         timed_recs = recs[warm_records:]
         verdicts = Counter(x["verdict"] for x in timed_recs)
         ids = [x["flow_id"] for x in recs]
-        report(args, rounds, len(timed_recs), verdicts, len(ids) - len(set(ids)))
-        return 0
+        checks = report(args, rounds, len(timed_recs), verdicts, len(ids) - len(set(ids)))
+        print(targets_block("issue 17, target 4: live traffic", checks))
+        return 0 if checks[-1].passed else 1
     finally:
         for p in proxies.values():
             p.stop(30)
@@ -213,7 +230,8 @@ def report(
     records: int,
     verdicts: Counter[str],
     duplicates: int,
-) -> None:
+) -> list[Check]:
+    """Print the figures; the targets' checks (the records' check last)."""
     mode = "lines per flow printed" if args.lines else "-q"
     print(
         f"\n== live HTTPS through mitmdump ({mode}): {args.n} requests per round "
@@ -252,10 +270,22 @@ def report(
     )
     med, lo, hi = median_ci(added_med)
     print(f"  added median latency: {med:.2f} ms ({lo:.2f} - {hi:.2f})")
+    timed = args.n * len(rounds)
     print(
-        f"addon records: {records} for {args.n * len(rounds)} timed requests, {duplicates} "
+        f"addon records: {records} for {timed} timed requests, {duplicates} "
         f"duplicate flow ids; verdicts: {dict(verdicts)}"
     )
+    return [
+        ratio_check(
+            "mitmdump CPU per request, addon / no-op, <= 1.10", cpu_ratio, CPU_TARGET, at_most=True
+        ),
+        ratio_check("added p99 latency, ms, <= 2", added_p99, P99_TARGET_MS, at_most=True),
+        Check(
+            "every timed request has exactly one valid record",
+            records == timed and duplicates == 0 and verdicts == Counter(valid=timed),
+            f"{records} records for {timed} requests, {duplicates} duplicates, {dict(verdicts)}",
+        ),
+    ]
 
 
 # -- --callgrind --------------------------------------------------------------------------------
@@ -318,7 +348,11 @@ def callgrind(args: argparse.Namespace, tmp: Path, server: fakeaws.FakeAWS) -> i
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=FULL_RUN,
+    )
     ap.add_argument("-n", type=int, default=500, help="requests per round and proxy (500)")
     ap.add_argument("--rounds", type=int, default=11, help="paired rounds (11)")
     ap.add_argument("--quick", action="store_true", help="100 requests, 2 rounds (smoke run)")
@@ -327,6 +361,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.n, args.rounds = 100, 2
+    ensure_bytecode()
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores shared)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="sigv4-live-"))
     clean_process_env(tmp)

@@ -210,3 +210,30 @@ def ensure_bytecode() -> None:
     import sigv4_inspector
 
     compileall.compile_dir(str(Path(sigv4_inspector.__file__).parent), quiet=1)
+
+
+@dataclass
+class Check:
+    """One target's outcome for the closing block of a benchmark: ``passed`` only when the
+    run settles it as met (a ratio's whole 95 % interval within the target)."""
+
+    label: str
+    passed: bool
+    detail: str
+
+
+def ratio_check(label: str, values: list[float], target: float, *, at_most: bool) -> Check:
+    """A ratio target judged by :func:`verdict`: PASS only when met; a missed target, one
+    these rounds do not settle and one with too few rounds for an interval are all MISS."""
+    med, low, high = median_ci(values)
+    how = verdict(values, target, at_most=at_most)
+    detail = f"median {med:.3f} ({low:.3f} - {high:.3f}); {how}"
+    return Check(label, how.startswith("met"), detail)
+
+
+def targets_block(title: str, checks: Sequence[Check]) -> str:
+    """The closing block every benchmark prints: one PASS or MISS line per target."""
+    lines = [f"\n== targets ({title})"]
+    for c in checks:
+        lines.append(f"  {'PASS' if c.passed else 'MISS'}  {c.label}: {c.detail}")
+    return "\n".join(lines)
