@@ -35,20 +35,19 @@ from typing import Any
 
 import boto3
 import botocore.config
-from bench_live import (
-    AKID,
-    SECRET,
-    clean_process_env,
-    fakeaws_nodelay,
-    rss_kib,
-    start_proxy,
-    stop_proxy,
-    write_credentials,
-)
 from botocore.exceptions import ClientError
 
 from sigv4_testsupport import fakeaws
-from sigv4_testsupport.proxyharness import Proxy
+from sigv4_testsupport.benchtools import rss_kib
+from sigv4_testsupport.proxyharness import (
+    Proxy,
+    clean_process_env,
+    fakeaws_nodelay,
+    start_proxy,
+    write_credentials,
+)
+
+AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
 
 
 def client(proxy: Proxy, server: fakeaws.FakeAWS, service: str, secret: str = SECRET) -> Any:
@@ -139,7 +138,7 @@ def main() -> int:
     clean_process_env(tmp)
     fakeaws_nodelay()
     server = fakeaws.start_fakeaws(tmp / "fakeaws-certs")
-    write_credentials(tmp / "proxy")
+    write_credentials(tmp / "proxy", AKID, SECRET)
     addon = not args.without_addon
     proxy = start_proxy(tmp / "proxy", addon=addon)
     problems: list[str] = []
@@ -177,7 +176,7 @@ def main() -> int:
         alive = proxy.proc.poll() is None
         for cl in clients:  # close keep-alive connections: no cancelled tasks at shutdown
             cl.close()
-        out = stop_proxy(proxy)
+        out = proxy.stop(20)
         if not alive:
             problems.append("mitmdump exited during the run")
         addon_errors = [
@@ -230,7 +229,7 @@ def main() -> int:
             print("  -", p)
         return 0 if not problems else 1
     finally:
-        stop_proxy(proxy)
+        proxy.stop(20)
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,14 +1,16 @@
 """The streamed-body verifier thread (sigv4_inspector.runtime.feeder): the same
-verification as feeding the session directly, in order; ``feed`` never waits, and a
-verifier that falls behind its bound gives the body up instead of slowing the upload."""
+verification as feeding the session directly, the bytes in order (network reads joined into
+buffers of at most about a megabyte); ``feed`` never waits, and a verifier that falls
+behind its bound gives the body up instead of slowing the upload."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from sigv4_inspector.core.model import ParsedAuth, Verdict, Verification
-from sigv4_inspector.runtime.feeder import StreamVerifier
+from sigv4_inspector.runtime.feeder import FEED_AT_ONCE, HELP_AT, WAKE_AT, StreamVerifier
 
 
 class Recorder:
@@ -21,8 +23,10 @@ class Recorder:
         self.unknown = False
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # a feed has started
 
     def feed(self, data: bytes | memoryview) -> None:
+        self.entered.set()
         self.gate.wait()
         self.threads.add(threading.current_thread().name)
         time.sleep(self.delay)
@@ -45,8 +49,25 @@ def test_chunks_arrive_in_order_on_the_thread() -> None:
     v.finish()
     result = v.wait(10)
     assert result is not None and result.verdict == "valid" and result.body_unchecked is None
-    assert rec.got == chunks and not rec.unknown
+    assert b"".join(rec.got) == b"".join(chunks) and not rec.unknown
     assert rec.threads == {"sigv4-stream-verify"}
+
+
+def test_reads_are_joined_into_bounded_buffers_in_order() -> None:
+    """Network-sized reads (a body of 5 MiB in 64 KiB pieces, memoryviews among them) reach
+    the session in order, as buffers no larger than FEED_AT_ONCE plus one read."""
+    rec = Recorder()
+    v = StreamVerifier(rec)
+    piece = 65535
+    body = bytes(range(256)) * (5 << 12)
+    for i in range(0, len(body), piece):
+        part = body[i : i + piece]
+        v.feed(memoryview(part) if i % 3 == 0 else part)
+    v.finish()
+    assert v.wait(30) is not None
+    assert b"".join(rec.got) == body
+    assert max(map(len, rec.got)) <= FEED_AT_ONCE + piece
+    assert v.behind == 0
 
 
 def test_feed_never_waits_and_gives_the_body_up_when_behind() -> None:
@@ -67,6 +88,46 @@ def test_feed_never_waits_and_gives_the_body_up_when_behind() -> None:
     result = v.wait(10)
     assert result is not None and done == [result]
     assert rec.unknown and result.body_unchecked == v.gave_up
+
+
+def _until(cond: Callable[[], bool]) -> None:
+    """Wait for a state the other thread reaches (a test of behaviour, not of timing)."""
+    end = time.monotonic() + 30
+    while not cond():
+        assert time.monotonic() < end, "the verifier never reached the state"
+        time.sleep(0.001)
+
+
+def test_the_event_loop_verifies_the_queue_itself_when_the_thread_falls_behind() -> None:
+    """The thread is held inside a batch while HELP_AT bytes pile up: it hands the session
+    over at its next batch, the feeding thread (mitmproxy's event loop) verifies the queue in
+    slices as it feeds, hands the session back once the queue is empty, and nothing is
+    given up: every byte reaches the session once, in order."""
+    rec = Recorder()
+    rec.gate.clear()
+    v = StreamVerifier(rec)
+    piece = b"".join(bytes([i]) * 1024 for i in range(64))  # 64 KiB
+    sent: list[bytes] = []
+
+    def feed(n: int) -> None:
+        for _ in range(n):
+            data = bytes([len(sent) % 251]) + piece[1:]
+            sent.append(data)
+            v.feed(data)
+
+    feed(WAKE_AT // len(piece))  # wakes the thread, which takes them and is held
+    _until(rec.entered.is_set)
+    feed(HELP_AT // len(piece) + 2)  # behind past HELP_AT: the loop asks for the session
+    rec.gate.set()
+    _until(lambda: v._loop_owns)
+    feed(40)  # each read verified here, with a slice of the queue
+    assert "MainThread" in rec.threads and v.helped > 0
+    feed(400)
+    v.finish()
+    result = v.wait(30)
+    assert result is not None and result.body_unchecked is None and v.gave_up is None
+    assert b"".join(rec.got) == b"".join(sent) and not rec.unknown
+    assert rec.threads == {"sigv4-stream-verify", "MainThread"}
 
 
 def test_same_verification_as_feeding_directly() -> None:

@@ -8,12 +8,17 @@ which is stable here to a few per cent, and print wall time beside it. Each roun
 variants back to back, alternating which goes first; the figure is the median of the
 rounds' ratios with the interval that order statistics give (no assumption about the
 noise). A target is met only when the whole 95 % interval is within it.
+
+Beside the statistics: the CPU time and memory of live processes read from /proc, and the
+one place that knows how the benchmarks run valgrind's callgrind and read its counts.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import time
@@ -125,6 +130,45 @@ def proc_rss(pid: int) -> int:
     return 0
 
 
+def rss_kib(pid: int, children: bool = True) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) in KiB, from /proc, of a process plus (``children``) the
+    processes it started, so memory held by any of them counts."""
+    pids = [pid]
+    if children:
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pids += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    out: dict[str, int] = {"VmRSS": 0, "VmHWM": 0}
+    for p in pids:
+        try:
+            text = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue  # a child that just ended
+        for line in text.splitlines():
+            key, _, rest = line.partition(":")
+            if key in out:
+                out[key] += int(rest.split()[0])
+    return out
+
+
+def callgrind_prefix(children: bool = False) -> list[str]:
+    """The command prefix that counts a process's instructions with callgrind (with
+    ``children``, every process it starts too). Exits with a message if valgrind is not
+    installed, so a benchmark can call it before any long set-up."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
+    trace = ["--trace-children=yes"] if children else []
+    return ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *trace]
+
+
+def collected(output: str) -> dict[int, int]:
+    """Instructions per process id from valgrind's output (``==PID== Collected : N``); a
+    process killed before it exits has none."""
+    return {int(p): int(n) for p, n in re.findall(r"==(\d+)== Collected : (\d+)", output)}
+
+
 def paired_rounds(
     variants: Mapping[str, Callable[[], Run]], rounds: int, label: str = ""
 ) -> list[dict[str, Run]]:
@@ -166,3 +210,30 @@ def ensure_bytecode() -> None:
     import sigv4_inspector
 
     compileall.compile_dir(str(Path(sigv4_inspector.__file__).parent), quiet=1)
+
+
+@dataclass
+class Check:
+    """One target's outcome for the closing block of a benchmark: ``passed`` only when the
+    run settles it as met (a ratio's whole 95 % interval within the target)."""
+
+    label: str
+    passed: bool
+    detail: str
+
+
+def ratio_check(label: str, values: list[float], target: float, *, at_most: bool) -> Check:
+    """A ratio target judged by :func:`verdict`: PASS only when met; a missed target, one
+    these rounds do not settle and one with too few rounds for an interval are all MISS."""
+    med, low, high = median_ci(values)
+    how = verdict(values, target, at_most=at_most)
+    detail = f"median {med:.3f} ({low:.3f} - {high:.3f}); {how}"
+    return Check(label, how.startswith("met"), detail)
+
+
+def targets_block(title: str, checks: Sequence[Check]) -> str:
+    """The closing block every benchmark prints: one PASS or MISS line per target."""
+    lines = [f"\n== targets ({title})"]
+    for c in checks:
+        lines.append(f"  {'PASS' if c.passed else 'MISS'}  {c.label}: {c.detail}")
+    return "\n".join(lines)

@@ -16,6 +16,8 @@ if not (ROOT / "sigv4_inspector").is_dir() or not (ROOT / "tests").is_dir():
     )
 ADDON = ROOT / "addons" / "sigv4.py"
 SCRIPTS = ROOT / "scripts"
+BENCH = ROOT / "bench"
+NOOP_ADDON = BENCH / "noop_addon.py"  # the benchmarks' baseline: a script addon doing nothing
 TESTS = ROOT / "tests"
 SHARED = Path(os.environ.get("SIGV4_SHARED", ROOT.parent / "shared"))
 VECTORS = SHARED / "vectors"

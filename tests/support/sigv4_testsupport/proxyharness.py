@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sigv4_testsupport.paths import ADDON
+from sigv4_testsupport.paths import ADDON, NOOP_ADDON
 
 MITMDUMP = str(Path(sys.executable).parent / "mitmdump")
 
@@ -81,11 +81,12 @@ class Proxy:
             time.sleep(0.05)
         return self.records()
 
-    def stop(self) -> str:
+    def stop(self, timeout: float = 15) -> str:
+        """SIGTERM (mitmdump finishes its flows and closes the report), then the log."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -192,3 +193,75 @@ def replay_offline(tmp: Path, flows: Path, report: Path, env: dict[str, str], *a
     ]
     out = subprocess.run(cmd, env=env, cwd=str(tmp), capture_output=True, timeout=120)
     return (out.stdout + out.stderr).decode(errors="replace")
+
+
+# -- shared by the live benchmarks (bench/live.py, bench/upload.py) and scripts/soak.py ------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_credentials(home: Path, access_key: str, secret_key: str) -> None:
+    """A shared-credentials file in ``home`` (where :func:`clean_aws_env` points
+    AWS_SHARED_CREDENTIALS_FILE): the default profile the addon verifies with."""
+    home.mkdir(parents=True, exist_ok=True)
+    creds = home / "aws-credentials"
+    creds.write_text(
+        f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
+    )
+    creds.chmod(0o600)
+
+
+def start_proxy(
+    workdir: Path,
+    *,
+    addon: bool,
+    extra: Sequence[str] = (),
+    quiet: bool = True,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 30,
+    prefix: Sequence[str] = (),
+    noop: bool = False,
+) -> Proxy:
+    """mitmdump on 127.0.0.1 (free port), own confdir and report in ``workdir``, the sigv4
+    options always set (mitmproxy keeps unknown ``--set`` values, so every variant gets the
+    same command line apart from ``-s``). ``addon=False``: no script at all, or with
+    ``noop`` the benchmarks' no-op script addon (both variants then pay for loading a
+    script). ``quiet``: ``-q`` and ``sigv4_quiet``, else mitmdump's and the addon's lines
+    per flow go to the log. Returns once it accepts connections."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    opts = [*(["-q", "--set", "sigv4_quiet=true"] if quiet else []), *extra]
+    return start_mitmdump(
+        workdir,
+        *opts,
+        env=env or clean_aws_env(workdir),
+        save=False,
+        ready_timeout=ready_timeout,
+        addon=addon or noop,
+        port=free_port(),
+        prefix=prefix,
+        script=ADDON if addon else NOOP_ADDON,
+    )
+
+
+def clean_process_env(home: Path) -> None:
+    """Run this process without the machine's AWS settings, proxy variables or CA
+    overrides (what :func:`clean_aws_env` gives mitmdump), so boto3 here behaves the same
+    on every machine and nothing leaves 127.0.0.1."""
+    env = clean_aws_env(home)
+    os.environ.clear()
+    os.environ.update(env)
+
+
+def fakeaws_nodelay() -> None:
+    """fakeaws writes a response's head and body in two small writes; with Nagle's
+    algorithm and delayed ACKs every response with a body then waits ~40 ms. Setting
+    TCP_NODELAY on its sockets (in this process only) makes the proxy, not that, the
+    measured cost."""
+    from sigv4_testsupport.fakeaws import server
+
+    server._Handler.disable_nagle_algorithm = True

@@ -1,33 +1,21 @@
-"""The benchmarks' statistics: the median of paired ratios and its confidence interval; the
-callgrind counts read from valgrind's output.
-
-scripts/benchstats.py is a script beside the benchmarks that import it (no package), so it is
-loaded here from its file, not through sys.path."""
+"""The benchmarks' statistics (``sigv4_testsupport.benchtools``): the median of paired ratios
+and its confidence interval; the callgrind counts read from valgrind's output."""
 
 from __future__ import annotations
 
-import importlib.util
 from math import comb
-from types import ModuleType
 
 import pytest
 
-from sigv4_testsupport.paths import SCRIPTS
-
-
-def _load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-benchstats = _load_script("benchstats")
-collected = benchstats.collected
-interval_line = benchstats.interval_line
-median_ci = benchstats.median_ci
-verdict = benchstats.verdict
+from sigv4_testsupport.benchtools import (
+    Check,
+    collected,
+    interval_line,
+    median_ci,
+    ratio_check,
+    targets_block,
+    verdict,
+)
 
 
 def coverage(n: int, k: int) -> float:
@@ -85,3 +73,15 @@ def test_collected_counts_per_process() -> None:
     )
     assert collected(out) == {42: 1000, 41: 123456789}
     assert collected("==7== Callgrind\n") == {}
+
+
+def test_a_target_passes_only_when_the_whole_interval_is_within_it() -> None:
+    met = [1.0, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06]
+    assert ratio_check("cpu", met, 1.10, at_most=True).passed
+    straddles = [1.0, 1.05, 1.08, 1.09, 1.12, 1.15, 1.2]
+    check = ratio_check("cpu", straddles, 1.10, at_most=True)
+    assert not check.passed and "straddles" in check.detail
+    assert not ratio_check("cpu", met[:3], 1.10, at_most=True).passed  # too few rounds
+    assert ratio_check("tp", [0.95] * 7, 0.90, at_most=False).passed
+    block = targets_block("t", [check, Check("tampered chunk caught", True, "yes")])
+    assert "  MISS  cpu: median 1.090" in block and "  PASS  tampered chunk caught: yes" in block
