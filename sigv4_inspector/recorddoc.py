@@ -77,6 +77,7 @@ KEY_DOCS: dict[str, str] = {
     "header": "the header's name, lower-cased",
     "headers": "the header names concerned",
     "hop": "the hop after the proxy, as its response names it (`Cloudflare`, a `Via` or `Server` value), or null",
+    "server_is_aws": "whether the server is an AWS endpoint; when false (an S3-compatible store, moto, LocalStack) it may canonicalise requests differently from AWS",
     "host_here": "the Host as received",
     "host_region": "the region of the host, from botocore's endpoint data",
     "host_service": "the service of the host, from botocore's endpoint data",

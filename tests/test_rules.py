@@ -251,6 +251,25 @@ def test_changed_after_proxy_names_the_hop() -> None:
     assert f.evidence["hop"] == "1.1 corp-proxy" and "Host" in f.evidence["suspects"][0]
 
 
+def test_changed_after_proxy_to_a_server_that_is_not_aws_names_its_canonicalisation() -> None:
+    """A valid request an S3-compatible store rejects: the hop stays a suspect, and the
+    message says the store may canonicalise differently from AWS (the verdict is AWS's)."""
+    from sigv4_inspector.core.inspect import parse_response
+
+    req = capture(
+        "s3",
+        lambda c: c.list_objects_v2(Bucket="b", Prefix="a+b"),
+        endpoint_url="http://minio.local:9000",
+    )
+    body = b"<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message></Error>"
+    resp = parse_response(403, [("Content-Type", "application/xml")], body)
+    insp = run(req, response=resp)
+    assert insp.verification.verdict == "valid"
+    f = next(f for f in insp.findings if f.code == "CHANGED_AFTER_PROXY")
+    assert "is not AWS" in f.message and "S3-compatible" in f.fix
+    assert f.evidence["server_is_aws"] is False
+
+
 def test_checksum_trailer_mismatch() -> None:
     req = capture("s3", lambda c: c.put_object(Bucket="b", Key="k", Body=b"hello world" * 10))
     assert req.header("x-amz-content-sha256") == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"

@@ -2103,16 +2103,31 @@ def changed_after_proxy(ctx: Context) -> Iterable[Finding]:
             or ctx.response.header("server")
             or ("Cloudflare" if ctx.response.header("cf-ray") else None)
         )
+    # The verdict is AWS's canonical form (core/awsmodel.py). A server that is not AWS (an
+    # S3-compatible store, moto, LocalStack) may canonicalise differently (e.g. minio and
+    # '+' in a query, mhart/aws4fetch#83): then the hop is not the only suspect.
+    other_server = not ctx.host.is_aws
     yield _f(
         Code.CHANGED_AFTER_PROXY,
         "error",
         "The request verified here, yet the server rejected its signature: a hop after the proxy changed it"
         + (f" (the response names {hop})" if hop else "")
-        + f"; first suspects: {suspects[0]}.",
-        "Send the request straight to AWS to confirm, then configure the hop to forward signed headers, Host and path unchanged.",
+        + f"; first suspects: {suspects[0]}."
+        + (
+            f" The server ({ctx.req.host}) is not AWS: it may also canonicalise the request differently from AWS."
+            if other_server
+            else ""
+        ),
+        "Send the request straight to AWS to confirm, then configure the hop to forward signed headers, Host and path unchanged."
+        + (
+            " Against an S3-compatible store or emulator, compare with a request it accepts, or check its canonicalisation."
+            if other_server
+            else ""
+        ),
         suspects=suspects[:20],
         hop=hop,
         where="after-proxy",
+        server_is_aws=not other_server,
     )
 
 
