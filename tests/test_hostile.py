@@ -437,3 +437,58 @@ def test_a_bundle_scrubs_secrets_the_flows_themselves_carry(tmp_path: Path) -> N
         text = p.read_bytes().decode("utf-8", "surrogateescape")
         found = leaks(text, [issued_secret, issued_token, imds_token])
         assert not found, (p.name, found)
+
+
+_LONG_LIVED = None  # one scrubber across examples: its cache of clean runs is exercised
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(
+            [
+                "x-amz-date",
+                "host",
+                "GET",
+                "/bucket/key%20a",
+                "prefix=a%2Fb",
+                "\\n",
+                '\\"',
+                "eyJhbGciOi",
+                "ok:",
+                "aws4_request",
+            ]
+        ),
+        max_size=12,
+    ),
+    start=st.integers(min_value=0, max_value=300),
+    cut=st.integers(min_value=0, max_value=60),
+    form=st.sampled_from(["raw", "percent", "json", "none"]),
+    which=st.sampled_from(["secret", "token"]),
+    glue=st.sampled_from([" ", "", "=", "/", ":"]),
+)
+def test_property_the_scrubber_leaves_no_window_whatever_it_saw_before(
+    words: list[str], start: int, cut: int, form: str, which: str, glue: str
+) -> None:
+    """The scrubber remembers runs it found clean, and looks at a text's new runs in one
+    pass: whatever texts came before, no 9-character window of a secret, raw, percent-encoded
+    or JSON-escaped, glued to any word, survives (report.md)."""
+    from urllib.parse import quote
+
+    from sigv4_inspector.core.redact import Scrubber
+
+    global _LONG_LIVED
+    if _LONG_LIVED is None:
+        _LONG_LIVED = Scrubber([SECRET, TOKEN])
+    secret = SECRET if which == "secret" else TOKEN
+    fragment = secret[start % len(secret) :][: max(GRAM, cut)]
+    shown = {
+        "raw": fragment,
+        "percent": quote(fragment, safe=""),
+        "json": json.dumps(fragment)[1:-1].replace("/", "\\/"),
+        "none": "",
+    }[form]
+    text = glue.join([*words[:6], shown, *words[6:]])
+    out = _LONG_LIVED.text(text)
+    assert not leaks(out, [SECRET, TOKEN])
+    assert _LONG_LIVED.text(text) == out  # the same text, seen again, comes out the same

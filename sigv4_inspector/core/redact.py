@@ -354,6 +354,9 @@ _TOKEN_WORDS = ("oken", "OKEN")
 # What every token shape above holds in one run: the AWS token prefixes hold "Qo" or "woG",
 # a JWT "eyJ", <Token-N> and the token headers and parameters "oken" or "OKEN".
 _SHAPE_TRIGGERS = (b"Qo", b"woG", b"eyJ", b"oken", b"OKEN")
+_TRIGGER = re.compile(b"|".join(_SHAPE_TRIGGERS))
+# a run looked at one by one: a trigger word, or an escape (percent or JSON) to undo first
+_SPECIAL = re.compile(b"|".join((*_SHAPE_TRIGGERS, rb"%", rb"\\")))
 
 
 def _unescape(run: str) -> str:
@@ -453,35 +456,50 @@ class Scrubber:
         if not runs:
             return False, False
         pieces = self._pieces
-        # the usual case in one pass at C speed: the new runs joined (a 9-character window
-        # inside a run still holds a piece at stride 5 of the joined text; pieces that
-        # straddle a space are harmless extras), no escapes, no trigger, no piece
+        # The new runs joined by spaces and looked at in a few passes at C speed: a
+        # 9-character window inside a run still holds a piece at stride 5 of the joined
+        # text (pieces that straddle a space are harmless extras). Only the runs that hold
+        # an escape or a shape's trigger word, or a piece of a secret, are looked at one by
+        # one. Linear: each run is cut out of the joined text once.
         joined = b" ".join(runs)
-        if (
-            b"%" not in joined
-            and b"\\" not in joined
-            and not any(t in joined for t in _SHAPE_TRIGGERS)
-            and (not pieces or pieces.isdisjoint(_PIECES.findall(joined)))
-        ):
-            clean.update(runs)
-            return False, False
-        shapes, dirty = False, False
-        for run in runs:
-            keep = True
-            if any(t in run for t in _SHAPE_TRIGGERS):
-                shapes = True
-                keep = False  # never remembered as clean: the next text is looked at too
+        special: set[bytes] = set()
+        pos, search = 0, _SPECIAL.search
+        while (m := search(joined, pos)) is not None:
+            start = joined.rfind(b" ", 0, m.start()) + 1
+            end = joined.find(b" ", m.end())
+            end = len(joined) if end < 0 else end
+            special.add(joined[start:end])
+            pos = end
+        plain = runs - special if special else runs
+        dirty = False
+        if pieces and plain:
+            flat = joined if not special else b" ".join(plain)
+            if not pieces.isdisjoint(_PIECES.findall(flat)):
+                for run in plain:
+                    if (
+                        len(run) >= GRAM
+                        and not pieces.isdisjoint(_PIECES.findall(run))
+                        and self._has_window(run.decode("utf-8", "surrogateescape"))
+                    ):
+                        dirty = True
+                        special.add(run)  # not remembered as clean
+                plain = runs - special
+        clean.update(plain)
+        shapes = False
+        for run in special:
+            secret = False
             if len(run) >= GRAM and pieces:
-                plain = run
+                text_run = run
                 if b"%" in run or b"\\" in run:
-                    plain = _unescape(run.decode("ascii")).encode("utf-8", "surrogateescape")
-                if not pieces.isdisjoint(_PIECES.findall(plain)) and self._has_window(
-                    plain.decode("utf-8", "surrogateescape")
-                ):
-                    dirty = True
-                    continue
-            if keep:
-                clean.add(run)
+                    text_run = _unescape(run.decode("ascii")).encode("utf-8", "surrogateescape")
+                secret = not pieces.isdisjoint(_PIECES.findall(text_run)) and self._has_window(
+                    text_run.decode("utf-8", "surrogateescape")
+                )
+                dirty = dirty or secret
+            if _TRIGGER.search(run):
+                shapes = True  # never remembered as clean: the next text is looked at too
+            elif not secret:
+                clean.add(run)  # an escaped run with no secret window
         return shapes, dirty
 
     def bytes(self, data: bytes) -> bytes:
