@@ -105,6 +105,7 @@ def _send_big(port: int, ca: str, server_port: int, big: WireRequest) -> None:
 def _p95_beside_flood(tmp: Path, server: Any, big: WireRequest, n: int, addon: bool) -> float:
     """p95 (ms) of ``n`` small GETs on one kept-alive connection while big-header flows go
     through the same proxy, one every 250 ms."""
+    tmp.mkdir(parents=True, exist_ok=True)
     args = ["--set", "ssl_verify_upstream_trusted_ca=" + str(server.ca_path)]
     if addon:
         args += ["--set", "sigv4_quiet=true"]

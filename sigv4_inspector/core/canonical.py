@@ -192,14 +192,28 @@ def canonical_headers(
     Repeated headers are joined with ``,`` in the order they were sent. Returns the block
     and the list of signed names absent from ``headers``.
     """
-    wanted = {h: [] for h in signed}  # type: dict[str, list[str]]
+    # values kept as strings, joined as they come (a list per header would give the garbage
+    # collector a container per header to scan); a header repeated many times is joined
+    # in one pass at the end, so the work stays linear
+    wanted: dict[str, str | list[str] | None] = dict.fromkeys(signed)
     for name, value in headers:
         lname = name.lower()
-        bucket = wanted.get(lname)
-        if bucket is not None:
-            bucket.append(canonical_header_value(value))
-    missing = [h for h in signed if not wanted[h]]
-    lines = [f"{h}:{','.join(wanted[h])}\n" for h in sorted(wanted)]
+        if lname not in wanted:
+            continue
+        got = wanted[lname]
+        value = canonical_header_value(value)
+        if got is None:
+            wanted[lname] = value
+        elif isinstance(got, str):
+            wanted[lname] = [got, value]
+        else:
+            got.append(value)
+    missing = [h for h in signed if wanted[h] is None]
+    lines = []
+    for h in sorted(wanted):
+        got = wanted[h]
+        joined = "" if got is None else got if isinstance(got, str) else ",".join(got)
+        lines.append(f"{h}:{joined}\n")
     return "".join(lines), missing
 
 

@@ -18,12 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sigv4_inspector.core import canonical as c
-from sigv4_inspector.core.model import Credential, Verification, WireRequest, header_index
+from sigv4_inspector.core.model import (
+    Credential,
+    Verification,
+    WireRequest,
+    header_index,
+    index_values,
+)
 from sigv4_inspector.core.verify import header_list_for_signing, is_s3, make_checker, scope_string
 
 MAX_VARIANTS = 200
-MAX_SEARCH_BYTES = 4 << 20  # canonical requests hashed per flow
+MAX_SEARCH_BYTES = 1 << 20  # canonical requests hashed per flow (a typical one is under 1 KB)
 MAX_HEADERS_EXAMINED = 64  # signed headers whose value variants are tried
+MAX_SIGNED_FOR_HEADER_VARIANTS = 1000  # more signed headers: no header value variants
 COMMON_MEDIA_TYPES = (
     "text/csv",
     "text/plain",
@@ -85,11 +92,17 @@ class _Lines:
 
     def __init__(self, creq: str) -> None:
         self.lines = _lines(creq)
-        self.header_at: dict[str, int] = {}
-        for i, ln in enumerate(self.lines[3:], start=3):
-            if not ln:
-                break  # the blank line that ends the canonical headers
-            self.header_at.setdefault(ln.partition(":")[0], i)
+        self._header_at: dict[str, int] | None = None  # built when a header variant needs it
+
+    @property
+    def header_at(self) -> dict[str, int]:
+        if self._header_at is None:
+            self._header_at = {}
+            for i, ln in enumerate(self.lines[3:], start=3):
+                if not ln:
+                    break  # the blank line that ends the canonical headers
+                self._header_at.setdefault(ln.partition(":")[0], i)
+        return self._header_at
 
     def with_line(self, index: int, value: str) -> str:
         lines = self.lines.copy()
@@ -198,10 +211,17 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
     # Each signed header: untrimmed/uncollapsed value, charset variants, duplicates joined by
     # ', '. Only a header sent twice, or whose value canonicalisation changes, or
     # Content-Type, has such variants; at most MAX_HEADERS_EXAMINED are looked at.
-    index = header_index(header_list_for_signing(req, auth))  # one pass, not one per header
+    # (not looked at for more than MAX_SIGNED_FOR_HEADER_VARIANTS signed headers: AWS refuses
+    # such a header section before it checks a signature, e.g. S3's RequestHeaderSectionTooLarge
+    # past 8 KB, https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html)
+    varied = (
+        auth.signed_headers if len(auth.signed_headers) <= MAX_SIGNED_FOR_HEADER_VARIANTS else []
+    )
+    # one pass, not one per header
+    index = header_index(header_list_for_signing(req, auth)) if varied else {}
     examined = 0
-    for name in auth.signed_headers:
-        vals = index.get(name)
+    for name in varied:
+        vals = index_values(index, name)
         if not vals:
             continue
         if len(vals) == 1 and name != "content-type" and " " not in vals[0] and "\t" not in vals[0]:
@@ -285,6 +305,8 @@ def search(req: WireRequest, v: Verification, cred: Credential) -> ForensicResul
     prefix = f"{auth.algorithm}\n{auth.amz_date or ''}\n{scope_string(auth)}\n"
     primary_sts = prefix + c.hash_hex(v.canonical_request)
     hashed = 0
+    # the header value variants are skipped past a bound (see candidates): a bound hit
+    result.truncated = len(auth.signed_headers) > MAX_SIGNED_FOR_HEADER_VARIANTS
     for cand in candidates(req, v, cred):
         size = len(cand.creq) if cand.creq is not None else 0
         if result.tried >= MAX_VARIANTS or hashed + size > MAX_SEARCH_BYTES:

@@ -122,13 +122,44 @@ class ReasonDetail(TypedDict, total=False):
     over_encoded: list[str]
 
 
-def header_index(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+#: Each header's value by lower-cased name: the value itself when sent once (a string: no
+#: container per header, so a flood of headers allocates little for the garbage collector
+#: to scan), all its values in order when sent more than once.
+HeaderIndex = dict[str, str | list[str]]
+
+
+def header_index(headers: Iterable[tuple[str, str]]) -> HeaderIndex:
     """Each header's values by lower-cased name, names and values in the order sent: built
-    once per message, for the many case-insensitive lookups the rules make."""
-    index: dict[str, list[str]] = {}
+    once per message, for the many case-insensitive lookups the rules make. Linear, however
+    often a header repeats."""
+    index: HeaderIndex = {}
     for k, v in headers:
-        index.setdefault(k.lower(), []).append(v)
+        lk = k.lower()
+        got = index.get(lk)
+        if got is None:
+            index[lk] = v
+        elif isinstance(got, str):
+            index[lk] = [got, v]
+        else:
+            got.append(v)
     return index
+
+
+def index_values(index: HeaderIndex, name: str) -> list[str]:
+    """All values of the (lower-cased) header ``name`` in ``index``, in order."""
+    got = index.get(name)
+    if got is None:
+        return []
+    return [got] if isinstance(got, str) else got
+
+
+def index_joined(index: HeaderIndex, name: str) -> str | None:
+    """The values of the (lower-cased) header ``name`` joined with ',' (as SigV4 joins
+    them), or None if absent."""
+    got = index.get(name)
+    if got is None or isinstance(got, str):
+        return got
+    return ",".join(got)
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -149,7 +180,7 @@ class WireRequest:
     body: bytes | None = b""
     authority: str = ""
     scheme: str = "https"
-    _index: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
+    _index: HeaderIndex | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -175,14 +206,14 @@ class WireRequest:
         _, sep, q = self.target.partition("?")
         return q if sep else ""
 
-    def _build_index(self) -> dict[str, list[str]]:
+    def _build_index(self) -> HeaderIndex:
         self._index = index = header_index(self.headers)
         return index
 
     def header_values(self, name: str) -> list[str]:
         """All values of a header (case-insensitive), in order."""
         index = self._index if self._index is not None else self._build_index()
-        return index.get(name.lower(), [])
+        return index_values(index, name.lower())
 
     def header_names(self) -> Iterable[str]:
         """Each header's name once, lower-cased, in the order first sent."""
@@ -190,8 +221,8 @@ class WireRequest:
 
     def header(self, name: str) -> str | None:
         """The values of a header joined with ',' (as SigV4 joins them), or None if absent."""
-        vals = self.header_values(name)
-        return ",".join(vals) if vals else None
+        index = self._index if self._index is not None else self._build_index()
+        return index_joined(index, name.lower())
 
     @property
     def host(self) -> str:

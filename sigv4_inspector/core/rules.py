@@ -26,6 +26,7 @@ from sigv4_inspector.core.errorclass import ErrorClass, classify
 from sigv4_inspector.core.learn import is_global_sts_host
 from sigv4_inspector.core.model import (
     Finding,
+    HeaderIndex,
     ParsedAuth,
     Reason,
     Scope,
@@ -35,6 +36,7 @@ from sigv4_inspector.core.model import (
     WireRequest,
     fingerprint,
     header_index,
+    index_joined,
 )
 from sigv4_inspector.core.postpolicy import (
     ConditionKind,
@@ -106,14 +108,13 @@ class Response:
     headers: list[tuple[str, str]]
     server_error: ServerError | None = None  # when the body is an AWS error
     has_body: bool = True
-    _index: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
+    _index: HeaderIndex | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
         """The values of a header joined with ',' (case-insensitive), or None if absent."""
         if self._index is None:  # several rules ask; the headers are lower-cased once
             self._index = header_index(self.headers)
-        vals = self._index.get(name.lower())
-        return ",".join(vals) if vals else None
+        return index_joined(self._index, name.lower())
 
 
 @dataclass
