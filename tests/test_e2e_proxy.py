@@ -286,3 +286,50 @@ def test_proxy_option_that_breaks_a_signature_is_named(tmp_path: Path) -> None:
     finally:
         proxy.stop()
         server.stop()
+
+
+def test_a_heavy_flow_is_inspected_off_the_event_loop_and_saved_annotated(
+    tmp_path: Path,
+) -> None:
+    """A request with 1,500 extra (unsigned) headers is heavy: it is inspected on the
+    addon's helper thread while small requests go on, gets its one valid record, and the
+    flow saved with -w carries the annotation (the hook awaited it before mitmproxy's save
+    addon wrote the flow)."""
+    from mitmproxy import io as mio
+
+    (tmp_path / "aws-credentials").write_text(
+        f"[default]\naws_access_key_id = {K1[0]}\naws_secret_access_key = {K1[1]}\n"
+    )
+    server = fakeaws.start_fakeaws(tmp_path / "certs", credentials=dict([K1]))
+    proxy = start_mitmdump(tmp_path, env=clean_aws_env(tmp_path))
+    e = {"server": server, "proxy": proxy}
+    try:
+        ddb = client(e, "dynamodb")
+        extra = [(f"x-extra-{i}", "v") for i in range(1500)]
+
+        def add_headers(request: Any, **_: Any) -> None:
+            for k, v in extra:
+                request.headers[k] = v  # after signing: not signed, so still valid
+
+        ddb.meta.events.register_first("before-send.dynamodb.ListTables", add_headers)
+        with pytest.raises(ClientError):  # fakeaws (http.server) refuses over 100 headers: 431
+            ddb.list_tables()
+        small = client(e, "dynamodb")
+        for _ in range(3):
+            small.list_tables()
+        recs = proxy.wait_records(4)
+        assert len(recs) == 4, proxy.output()[-3000:]
+        assert all(r["verdict"] == "valid" for r in recs), [r["verdict"] for r in recs]
+        ddb.close()
+        small.close()  # no connection left open at exit (mitmproxy logs those it cancels)
+    finally:
+        proxy.stop()
+        server.stop()
+    assert proxy.flows_path is not None
+    with open(proxy.flows_path, "rb") as fh:
+        flows = list(mio.FlowReader(fh).stream())
+    heavy = [f for f in flows if len(f.request.headers) > 1000]  # type: ignore[attr-defined]
+    assert len(heavy) == 1
+    assert heavy[0].metadata["sigv4"]["verdict"] == "valid"
+    out = proxy.output()
+    assert "Traceback" not in out, out[-4000:]

@@ -8,6 +8,12 @@ A flow waits, without holding anything up, only for what it needs: a streamed bo
 being hashed, or the user's credentials while they load (then at most
 ``sigv4_credential_timeout``). Every flow gets one record, when it ends, errors, or at the
 latest when mitmproxy shuts down.
+
+A heavy flow (thousands of headers, a large error body, a large buffered body) is
+inspected on one helper thread instead (:class:`Offload`): its work is linear and bounded,
+yet tens of milliseconds, and on the event loop every other connection would wait for it;
+on the thread, Python hands the event loop the GIL every few milliseconds. The thread runs
+the pure core step only; the flow is annotated back on the event loop.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import json
 import logging
 import re
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from mitmproxy import ctx, http
@@ -36,6 +44,12 @@ log = logging.getLogger("sigv4")
 
 MAX_WAITING = 10000  # flows waiting for credentials; beyond, they are inspected with what is known
 MAX_RECORDED = 50000  # flow ids remembered, so a flow gets one record
+# a flow is heavy (inspected off the event loop) past any of these
+HEAVY_FIELDS = 400  # header fields of its request and response together
+HEAVY_BODY = 1 << 20  # bytes of its buffered request body
+HEAVY_ERROR_BODY = 64 << 10  # bytes of the error body the server answered
+MAX_OFFLOADED = 64  # heavy flows queued at once; beyond, they are inspected on the loop
+OFFLOAD_WAIT_S = 10.0  # at exit, how long the heavy flows still queued may take
 LINE_DELAY_S = 0.05  # the lines of this long share one log record
 
 VERDICT_STYLE = {
@@ -63,6 +77,81 @@ def paint(text: str, style: str, color: bool) -> str:
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     code = _SGR.get(style) if color else None
     return f"\x1b[{code}m{text}\x1b[0m" if code else text
+
+
+def heavy(cap: FlowCapture) -> bool:
+    """Whether a flow's inspection may take tens of milliseconds (cheap tests on its size)."""
+    return (
+        len(cap.fields) + len(cap.response_fields) > HEAVY_FIELDS
+        or len(cap.body or b"") > HEAVY_BODY
+        or len(cap.response_body or b"") > HEAVY_ERROR_BODY
+    )
+
+
+class Offload:
+    """One helper thread for heavy flows: the pure inspection runs there, the result comes
+    back to the event loop through ``call_soon_threadsafe``. At most MAX_OFFLOADED wait."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self.pending: dict[str, tuple[http.HTTPFlow, Future[Inspection | None]]] = {}
+        # resolved once the flow is annotated: the hook returns it, mitmproxy awaits it (that
+        # flow alone waits; the save addon, after the scripts, then writes it annotated)
+        self.waiters: dict[str, asyncio.Future[None]] = {}
+
+    def submit(
+        self,
+        f: http.HTTPFlow,
+        work: Callable[[], Inspection | None],
+        done: Callable[[http.HTTPFlow], None],
+    ) -> bool:
+        """Queue ``work`` for ``f`` (``done(f)`` runs on the event loop once it finished);
+        False when there is no running event loop or the queue is full."""
+        if len(self.pending) >= MAX_OFFLOADED:
+            return False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigv4-heavy")
+        fut = self._pool.submit(work)
+        self.pending[f.id] = (f, fut)
+        self.waiters[f.id] = loop.create_future()
+
+        def finished() -> None:
+            done(f)
+            self.release(f.id)
+
+        def back(_: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed (exit): done() takes it
+                loop.call_soon_threadsafe(finished)
+
+        fut.add_done_callback(back)
+        return True
+
+    def take(self, fid: str, timeout: float | None = None) -> Inspection | None:
+        """The result of a queued flow (waiting up to ``timeout``), once."""
+        got = self.pending.pop(fid, None)
+        if got is None:
+            return None
+        try:
+            return got[1].result(timeout)
+        except Exception:
+            return None
+
+    def release(self, fid: str) -> None:
+        """Let whoever awaits the flow's hook go on."""
+        waiter = self.waiters.pop(fid, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def close(self) -> None:
+        for fid in list(self.waiters):
+            self.release(fid)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 class Lines:
@@ -116,6 +205,7 @@ class Inspector:
         self.lines = Lines()
         self.waiting: deque[tuple[http.HTTPFlow, FlowCapture]] = deque()
         self.recorded: dict[str, None] = {}
+        self.offload = Offload()
         self.credentials = credentials
         credentials.listeners.append(self._credentials_ready)
 
@@ -124,11 +214,13 @@ class Inspector:
         with contextlib.suppress(AttributeError):
             self.state.has_view = ctx.master.addons.get("view") is not None
 
-    def response(self, f: http.HTTPFlow) -> None:
+    def response(self, f: http.HTTPFlow) -> asyncio.Future[None] | None:
         self.finish(f)
+        return self.offload.waiters.get(f.id)  # a heavy flow: awaited until annotated
 
-    def error(self, f: http.HTTPFlow) -> None:
+    def error(self, f: http.HTTPFlow) -> asyncio.Future[None] | None:
         self.finish(f)
+        return self.offload.waiters.get(f.id)
 
     def done(self) -> None:
         """Every flow gets its record: those still open, waiting or streaming."""
@@ -140,6 +232,11 @@ class Inspector:
                 v.wait(1.0)
         self.credentials.settle(0)  # a load that finished meanwhile serves the waiting flows
         self._drain(force=True)
+        for f, _ in list(self.offload.pending.values()):  # heavy flows still on the thread
+            insp = self.offload.take(f.id, OFFLOAD_WAIT_S)
+            if insp is not None:
+                self._apply(f, insp)
+        self.offload.close()
         self.lines.flush()
 
     # -- the work ---------------------------------------------------------------------------
@@ -239,7 +336,19 @@ class Inspector:
         *,
         later: bool = False,
     ) -> bool:
-        insp = self.state.inspector.inspect(cap)  # never raises
+        inspector = self.state.inspector
+        if heavy(cap) and self.offload.submit(f, lambda: inspector.inspect(cap), self._offloaded):
+            return False  # annotated when the thread is done (then an update)
+        insp = inspector.inspect(cap)  # never raises
+        return self._apply(f, insp, later=later)
+
+    def _offloaded(self, f: http.HTTPFlow) -> None:
+        insp = self.offload.take(f.id)
+        if insp is not None:
+            self._apply(f, insp, later=True)
+
+    def _apply(self, f: http.HTTPFlow, insp: Inspection | None, *, later: bool = False) -> bool:
+        """Write an inspection onto its flow (on the event loop); whether it was written."""
         if insp is None:
             return False
         if insp.error:

@@ -171,7 +171,9 @@ def inspect_request(
 
 
 class FlowInspector:
-    """Inspects captured flows in order, with the state that spans flows."""
+    """Inspects captured flows in order, with the state that spans flows. Safe to call from
+    a second thread besides the first (the addon's heavy flows): its state is the clients'
+    recent clock readings, changed by single dict and deque operations."""
 
     MAX_CLIENTS = 1000  # clients whose recent clock readings are kept
 
@@ -243,8 +245,11 @@ class FlowInspector:
         if hist is None:
             hist = self._clock[client] = deque(maxlen=20)
             if len(self._clock) > self.MAX_CLIENTS:
-                self._clock.pop(next(iter(self._clock)))
-        ok = any(abs(s) < 60 and cap.seen_at - t < 600 for t, s in hist)
+                for oldest in list(self._clock)[:1]:
+                    self._clock.pop(oldest, None)
+        # copies and single operations: the addon may inspect a heavy flow on a second
+        # thread meanwhile (each is atomic under the GIL; iterating the live deque is not)
+        ok = any(abs(s) < 60 and cap.seen_at - t < 600 for t, s in tuple(hist))
         hist.append((cap.seen_at, skew))
         return ok
 
