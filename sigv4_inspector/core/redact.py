@@ -343,6 +343,18 @@ _RUN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _TO_SPACE = bytes(b if b in _RUN_BYTES else 0x20 for b in range(256))
 # JSON's \n \r \t \" \\ end a run (\/ and \uXXXX stay in it)
 _JSON_BREAKS = re.compile(rb'\\[\\nrt"]')
+
+
+def _json_breaks(data: bytes) -> bytes:
+    """``data`` with JSON's \\\\, \\n, \\r, \\t and \\" made two spaces each: what
+    ``_JSON_BREAKS.sub(b"  ", data)`` gives (escaped backslashes first, pairing a run of
+    backslashes from its left as JSON does), in a few C-speed passes."""
+    data = data.replace(b"\\\\", b"  ")
+    for esc in (b"\\n", b"\\r", b"\\t", b'\\"'):
+        data = data.replace(esc, b"  ")
+    return data
+
+
 # A run is sampled: every 9-character window of it holds the 5-character piece starting at
 # one of its offsets 0, 5, 10 ..., so looking the pieces up among all 5-character pieces of
 # the secrets (one C-level set operation) finds every window there is; a piece shared by
@@ -451,7 +463,7 @@ class Scrubber:
             clean.clear()
         data = text.encode("utf-8", "surrogateescape")
         if b"\\" in data:
-            data = _JSON_BREAKS.sub(b"  ", data)
+            data = _json_breaks(data)
         runs = set(data.translate(_TO_SPACE).split()) - clean
         if not runs:
             return False, False
