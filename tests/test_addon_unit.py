@@ -542,3 +542,41 @@ def test_addon_loads_without_rich() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_offload_runs_work_on_its_thread_and_restores_the_switch_interval() -> None:
+    """A heavy flow's work runs on the helper thread; while it is pending the event loop
+    gets the GIL back sooner (a shorter switch interval), restored once nothing is pending;
+    the future the hook returns resolves after the flow was annotated."""
+    import threading
+
+    from sigv4_inspector.addon.inspector import SWITCH_INTERVAL_S, Offload
+
+    before = sys.getswitchinterval()
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        off = Offload()
+        f = tflow.tflow(resp=True)
+        gate = threading.Event()
+
+        def work() -> None:
+            seen["thread"] = threading.current_thread().name
+            seen["interval"] = sys.getswitchinterval()
+            gate.wait(10)
+            return None
+
+        def done(fl: http.HTTPFlow) -> None:
+            seen["done"] = fl.id
+            off.take(fl.id)
+
+        assert off.submit(f, work, done)
+        waiter = off.waiters[f.id]
+        gate.set()
+        await asyncio.wait_for(waiter, 10)
+        off.close()
+
+    asyncio.run(main())
+    assert seen["thread"].startswith("sigv4-heavy")
+    assert seen["interval"] <= SWITCH_INTERVAL_S < before
+    assert sys.getswitchinterval() == before and "done" in seen

@@ -12,7 +12,8 @@ latest when mitmproxy shuts down.
 A heavy flow (thousands of headers, a large error body, a large buffered body) is
 inspected on one helper thread instead (:class:`Offload`): its work is linear and bounded,
 yet tens of milliseconds, and on the event loop every other connection would wait for it;
-on the thread, Python hands the event loop the GIL every few milliseconds. The thread runs
+on the thread, Python hands the event loop the GIL back within 0.5 ms (the switch interval
+is lowered while a heavy flow is pending, then restored). The thread runs
 the pure core step only; the flow is annotated back on the event loop.
 """
 
@@ -23,6 +24,7 @@ import contextlib
 import json
 import logging
 import re
+import sys
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,6 +51,7 @@ HEAVY_FIELDS = 400  # header fields of its request and response together
 HEAVY_BODY = 1 << 20  # bytes of its buffered request body
 HEAVY_ERROR_BODY = 64 << 10  # bytes of the error body the server answered
 MAX_OFFLOADED = 64  # heavy flows queued at once; beyond, they are inspected on the loop
+SWITCH_INTERVAL_S = 0.0005  # Python's GIL switch interval while a heavy flow is inspected
 OFFLOAD_WAIT_S = 10.0  # at exit, how long the heavy flows still queued may take
 LINE_DELAY_S = 0.05  # the lines of this long share one log record
 
@@ -98,6 +101,7 @@ class Offload:
         # resolved once the flow is annotated: the hook returns it, mitmproxy awaits it (that
         # flow alone waits; the save addon, after the scripts, then writes it annotated)
         self.waiters: dict[str, asyncio.Future[None]] = {}
+        self._interval: float | None = None  # Python's switch interval while one is pending
 
     def submit(
         self,
@@ -115,6 +119,12 @@ class Offload:
             return False
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigv4-heavy")
+        if not self.pending:
+            # while the thread works, the event loop gets the GIL back within 0.5 ms rather
+            # than Python's 5 ms: each wake-up of the loop (a read, a write) would otherwise
+            # wait up to a full switch interval behind the thread
+            self._interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._interval, SWITCH_INTERVAL_S))
         fut = self._pool.submit(work)
         self.pending[f.id] = (f, fut)
         self.waiters[f.id] = loop.create_future()
@@ -139,6 +149,10 @@ class Offload:
             return got[1].result(timeout)
         except Exception:
             return None
+        finally:
+            if not self.pending and self._interval is not None:
+                sys.setswitchinterval(self._interval)
+                self._interval = None
 
     def release(self, fid: str) -> None:
         """Let whoever awaits the flow's hook go on."""
@@ -408,8 +422,6 @@ class Inspector:
     def colored(self) -> bool:
         """ANSI colors only when the log goes to a terminal alone: mitmweb and the console
         UI (they have a "view") show their event log as text."""
-        import sys
-
         return not self.state.has_view and sys.stdout.isatty()
 
     def reinspect(self, flows: list[http.HTTPFlow]) -> None:
