@@ -550,7 +550,8 @@ def test_offload_runs_work_on_its_thread_and_restores_the_switch_interval() -> N
     the future the hook returns resolves after the flow was annotated."""
     import threading
 
-    from sigv4_inspector.addon.inspector import SWITCH_INTERVAL_S, Offload
+    from sigv4_inspector.addon.inspector import Offload
+    from sigv4_inspector.runtime.gil import SHORT_S as SWITCH_INTERVAL_S
 
     before = sys.getswitchinterval()
     seen: dict[str, Any] = {}

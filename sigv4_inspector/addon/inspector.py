@@ -41,6 +41,7 @@ from sigv4_inspector.addon.tap import StreamTap
 from sigv4_inspector.core.capture import FlowCapture
 from sigv4_inspector.core.inspect import Inspection
 from sigv4_inspector.core.model import Verification
+from sigv4_inspector.runtime.gil import SWITCH
 
 log = logging.getLogger("sigv4")
 
@@ -51,7 +52,6 @@ HEAVY_FIELDS = 400  # header fields of its request and response together
 HEAVY_BODY = 1 << 20  # bytes of its buffered request body
 HEAVY_ERROR_BODY = 64 << 10  # bytes of the error body the server answered
 MAX_OFFLOADED = 64  # heavy flows queued at once; beyond, they are inspected on the loop
-SWITCH_INTERVAL_S = 0.0005  # Python's GIL switch interval while a heavy flow is inspected
 OFFLOAD_WAIT_S = 10.0  # at exit, how long the heavy flows still queued may take
 LINE_DELAY_S = 0.05  # the lines of this long share one log record
 
@@ -101,7 +101,6 @@ class Offload:
         # resolved once the flow is annotated: the hook returns it, mitmproxy awaits it (that
         # flow alone waits; the save addon, after the scripts, then writes it annotated)
         self.waiters: dict[str, asyncio.Future[None]] = {}
-        self._interval: float | None = None  # Python's switch interval while one is pending
 
     def submit(
         self,
@@ -119,12 +118,10 @@ class Offload:
             return False
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigv4-heavy")
-        if not self.pending:
-            # while the thread works, the event loop gets the GIL back within 0.5 ms rather
-            # than Python's 5 ms: each wake-up of the loop (a read, a write) would otherwise
-            # wait up to a full switch interval behind the thread
-            self._interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(self._interval, SWITCH_INTERVAL_S))
+        # while the thread works, the event loop gets the GIL back within 0.5 ms rather than
+        # Python's 5 ms: each wake-up of the loop (a read, a write) would otherwise wait up
+        # to a full switch interval behind the thread
+        SWITCH.acquire()
         fut = self._pool.submit(work)
         self.pending[f.id] = (f, fut)
         self.waiters[f.id] = loop.create_future()
@@ -150,9 +147,7 @@ class Offload:
         except Exception:
             return None
         finally:
-            if not self.pending and self._interval is not None:
-                sys.setswitchinterval(self._interval)
-                self._interval = None
+            SWITCH.release()
 
     def release(self, fid: str) -> None:
         """Let whoever awaits the flow's hook go on."""
