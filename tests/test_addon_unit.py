@@ -567,9 +567,8 @@ def test_offload_runs_work_on_its_thread_and_restores_the_switch_interval() -> N
             gate.wait(10)
             return None
 
-        def done(fl: http.HTTPFlow) -> None:
+        def done(fl: http.HTTPFlow, insp: Any) -> None:
             seen["done"] = fl.id
-            off.take(fl.id)
 
         assert off.submit(f, work, done)
         waiter = off.waiters[f.id]
@@ -581,3 +580,38 @@ def test_offload_runs_work_on_its_thread_and_restores_the_switch_interval() -> N
     assert seen["thread"].startswith("sigv4-heavy")
     assert seen["interval"] <= SWITCH_INTERVAL_S < before
     assert sys.getswitchinterval() == before and "done" in seen
+
+
+def test_offload_a_flow_submitted_again_is_annotated_once_by_the_newer_work() -> None:
+    """sigv4.reverify while a heavy flow waits: the newer work replaces the older, ``done``
+    runs once with the newer result, the hook's waiter (the same one) resolves once, and
+    the switch interval is restored after both."""
+    import threading
+
+    from sigv4_inspector.addon.inspector import Offload
+
+    before = sys.getswitchinterval()
+    calls: list[Any] = []
+
+    async def main() -> None:
+        off = Offload()
+        f = tflow.tflow(resp=True)
+        gate = threading.Event()
+
+        def older() -> Any:
+            gate.wait(10)
+            return "older"
+
+        assert off.submit(f, older, lambda fl, r: calls.append(r))
+        waiter = off.waiters[f.id]
+        newer: Any = lambda: "newer"  # noqa: E731  (stands in for an Inspection)
+        assert off.submit(f, newer, lambda fl, r: calls.append(r))
+        assert off.waiters[f.id] is waiter
+        gate.set()
+        await asyncio.wait_for(waiter, 10)
+        await asyncio.sleep(0.05)  # the older work's callback, had it any effect
+        off.close()
+
+    asyncio.run(main())
+    assert calls == ["newer"]
+    assert sys.getswitchinterval() == before

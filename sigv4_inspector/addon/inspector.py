@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +53,7 @@ HEAVY_FIELDS = 400  # header fields of its request and response together
 HEAVY_BODY = 1 << 20  # bytes of its buffered request body
 HEAVY_ERROR_BODY = 64 << 10  # bytes of the error body the server answered
 MAX_OFFLOADED = 64  # heavy flows queued at once; beyond, they are inspected on the loop
-OFFLOAD_WAIT_S = 10.0  # at exit, how long the heavy flows still queued may take
+OFFLOAD_WAIT_S = 5.0  # at exit, how long the heavy flows still queued may take, in all
 LINE_DELAY_S = 0.05  # the lines of this long share one log record
 
 VERDICT_STYLE = {
@@ -93,7 +94,11 @@ def heavy(cap: FlowCapture) -> bool:
 
 class Offload:
     """One helper thread for heavy flows: the pure inspection runs there, the result comes
-    back to the event loop through ``call_soon_threadsafe``. At most MAX_OFFLOADED wait."""
+    back to the event loop through ``call_soon_threadsafe``. At most MAX_OFFLOADED wait.
+
+    A flow submitted again while it waits (``sigv4.reverify``) replaces its older work: the
+    older result is dropped, the newer one annotates it, and whoever awaits the flow's hook
+    is let go once, after that."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -106,10 +111,10 @@ class Offload:
         self,
         f: http.HTTPFlow,
         work: Callable[[], Inspection | None],
-        done: Callable[[http.HTTPFlow], None],
+        done: Callable[[http.HTTPFlow, Inspection | None], None],
     ) -> bool:
-        """Queue ``work`` for ``f`` (``done(f)`` runs on the event loop once it finished);
-        False when there is no running event loop or the queue is full."""
+        """Queue ``work`` for ``f`` (``done(f, result)`` runs on the event loop once it
+        finished); False when there is no running event loop or the queue is full."""
         if len(self.pending) >= MAX_OFFLOADED:
             return False
         try:
@@ -120,15 +125,28 @@ class Offload:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigv4-heavy")
         # while the thread works, the event loop gets the GIL back within 0.5 ms rather than
         # Python's 5 ms: each wake-up of the loop (a read, a write) would otherwise wait up
-        # to a full switch interval behind the thread
+        # to a full switch interval behind the thread. Released once per submission, when
+        # its work ends (done, failed or cancelled), on whichever thread that happens.
         SWITCH.acquire()
-        fut = self._pool.submit(work)
+        try:
+            fut = self._pool.submit(work)
+        except RuntimeError:  # the pool is shut down (exit)
+            SWITCH.release()
+            return False
+        fut.add_done_callback(lambda _: SWITCH.release())
         self.pending[f.id] = (f, fut)
-        self.waiters[f.id] = loop.create_future()
+        if f.id not in self.waiters:
+            self.waiters[f.id] = loop.create_future()
 
         def finished() -> None:
-            done(f)
-            self.release(f.id)
+            got = self.pending.get(f.id)
+            if got is None or got[1] is not fut:
+                return  # replaced by a newer submission, or taken at exit
+            del self.pending[f.id]
+            try:
+                done(f, _result(fut, 0))
+            finally:
+                self.release(f.id)
 
         def back(_: object) -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed (exit): done() takes it
@@ -137,17 +155,10 @@ class Offload:
         fut.add_done_callback(back)
         return True
 
-    def take(self, fid: str, timeout: float | None = None) -> Inspection | None:
-        """The result of a queued flow (waiting up to ``timeout``), once."""
+    def take(self, fid: str, timeout: float | None) -> Inspection | None:
+        """The result of a queued flow, waiting up to ``timeout`` (exit), once."""
         got = self.pending.pop(fid, None)
-        if got is None:
-            return None
-        try:
-            return got[1].result(timeout)
-        except Exception:
-            return None
-        finally:
-            SWITCH.release()
+        return None if got is None else _result(got[1], timeout)
 
     def release(self, fid: str) -> None:
         """Let whoever awaits the flow's hook go on."""
@@ -161,6 +172,13 @@ class Offload:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _result(fut: Future[Inspection | None], timeout: float | None) -> Inspection | None:
+    try:
+        return fut.result(timeout)
+    except Exception:  # cancelled at exit, or still running after the wait
+        return None
 
 
 class Lines:
@@ -241,10 +259,16 @@ class Inspector:
                 v.wait(1.0)
         self.credentials.settle(0)  # a load that finished meanwhile serves the waiting flows
         self._drain(force=True)
-        for f, _ in list(self.offload.pending.values()):  # heavy flows still on the thread
-            insp = self.offload.take(f.id, OFFLOAD_WAIT_S)
-            if insp is not None:
+        deadline = time.monotonic() + OFFLOAD_WAIT_S  # heavy flows still on the thread
+        lost = 0
+        for f, fut in list(self.offload.pending.values()):
+            insp = self.offload.take(f.id, max(0.0, deadline - time.monotonic()))
+            if fut.done() and not fut.cancelled():
                 self._apply(f, insp)
+            else:
+                lost += 1
+        if lost:
+            log.warning("sigv4: %d heavy flow(s) still being inspected at exit got no record", lost)
         self.offload.close()
         self.lines.flush()
 
@@ -351,10 +375,8 @@ class Inspector:
         insp = inspector.inspect(cap)  # never raises
         return self._apply(f, insp, later=later)
 
-    def _offloaded(self, f: http.HTTPFlow) -> None:
-        insp = self.offload.take(f.id)
-        if insp is not None:
-            self._apply(f, insp, later=True)
+    def _offloaded(self, f: http.HTTPFlow, insp: Inspection | None) -> None:
+        self._apply(f, insp, later=True)
 
     def _apply(self, f: http.HTTPFlow, insp: Inspection | None, *, later: bool = False) -> bool:
         """Write an inspection onto its flow (on the event loop); whether it was written."""
