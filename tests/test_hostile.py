@@ -502,3 +502,25 @@ def test_property_json_breaks_as_the_regex_makes_them(parts: list[bytes]) -> Non
 
     data = b"".join(parts)
     assert _json_breaks(data) == _JSON_BREAKS.sub(b"  ", data)
+
+
+def test_a_compressed_error_body_is_decoded_only_up_to_the_limit(tmp_path: Path) -> None:
+    """A 65 KB gzip error body that inflates to 64 MiB: the capture decodes its first MiB
+    only (it never inflates the rest on the event loop), and the flow gets its record."""
+    import gzip
+
+    from sigv4_inspector.addon.capture import ERROR_BODY_LIMIT, bounded_decode
+
+    bomb = gzip.compress(s3_echo("x") + b" " * (64 << 20), 9)
+    assert len(bomb) < 1 << 20
+    got = bounded_decode(bomb, "gzip", ERROR_BODY_LIMIT)
+    assert got is not None and len(got) == ERROR_BODY_LIMIT and got.startswith(b"<Error>")
+    f = flow_for(signed_request("s3"), 403, b"")
+    f.response.headers["Content-Encoding"] = "gzip"
+    f.response.raw_content = bomb
+    proxy = Proxy(tmp_path)
+    capture_addon = next(a for a in proxy.addons if type(a).__name__ == "Capture")
+    with taddons.context(*proxy.addons):
+        cap = capture_addon.take(f)
+    assert cap is not None and cap.response_body is not None
+    assert len(cap.response_body) == ERROR_BODY_LIMIT

@@ -14,6 +14,7 @@ and body bytes, and nothing is decoded until the flow is known to concern AWS.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +26,39 @@ from sigv4_inspector.core.model import WireRequest, fingerprint
 from sigv4_inspector.core.rules import ProxyChange
 
 MAX_OPEN = 10000  # flows between their request and their end (bounded memory)
-ERROR_BODY_LIMIT = 1 << 20  # response bodies read for an AWS error
+ERROR_BODY_LIMIT = 1 << 20  # response bodies read for an AWS error (raw, and decoded)
+
+
+def bounded_decode(raw: bytes, encoding: str, limit: int) -> bytes | None:
+    """The first ``limit`` bytes of a body decoded from its Content-Encoding, never more
+    (a small compressed body can inflate to gigabytes: the decoder stops at the limit);
+    None when the encoding is not one mitmproxy decodes or the body is broken."""
+    enc = encoding.strip().lower()
+    try:
+        if enc in ("", "identity"):
+            return raw[:limit]
+        if enc in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit)
+        if enc == "deflate":  # zlib-wrapped, or raw deflate as some servers send it
+            try:
+                return zlib.decompressobj(zlib.MAX_WBITS).decompress(raw, limit)
+            except zlib.error:
+                return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, limit)
+        if enc == "br":
+            import brotli  # type: ignore[import-untyped]
+
+            return bytes(brotli.Decompressor().process(raw, output_buffer_limit=limit)[:limit])
+        if enc == "zstd":
+            try:
+                from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+            except ImportError:
+                from backports import zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
+            return bytes(zstd.ZstdDecompressor().decompress(raw, max_length=limit))
+    except Exception:  # broken or truncated: no body to read
+        return None
+    return None  # several encodings stacked, or one mitmproxy does not know
+
+
 MAX_RESPONSE_HEADERS = 1000  # response header fields read (a hostile server may send more)
 
 
@@ -172,10 +205,9 @@ class Capture:
         if resp is not None:
             status, rfields = resp.status_code, resp.headers.fields[:MAX_RESPONSE_HEADERS]
             raw = resp.raw_content
-            if status >= 300 and raw is not None:
-                rbody = resp.get_content(strict=False) if len(raw) <= ERROR_BODY_LIMIT else None
-                if rbody is not None and len(rbody) > ERROR_BODY_LIMIT:
-                    rbody = rbody[:ERROR_BODY_LIMIT]  # a compressed body that inflates
+            if status >= 300 and raw is not None and len(raw) <= ERROR_BODY_LIMIT:
+                encoding = resp.headers.get("content-encoding", "")
+                rbody = bounded_decode(raw, encoding, ERROR_BODY_LIMIT)
         peer = f.client_conn.peername
         cap = FlowCapture(
             flow_id=f.id,
