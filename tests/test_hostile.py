@@ -524,3 +524,34 @@ def test_a_compressed_error_body_is_decoded_only_up_to_the_limit(tmp_path: Path)
         cap = capture_addon.take(f)
     assert cap is not None and cap.response_body is not None
     assert len(cap.response_body) == ERROR_BODY_LIMIT
+
+
+def test_scrubbing_never_breaks_the_record_nor_misses_a_fragment_beside_an_escape(
+    tmp_path: Path, caplog: Any
+) -> None:
+    """A secret whose replacement ends right before an escaped quote leaves the record valid
+    JSON (scrubbed value by value); a fragment right after a backslash or a percent sign,
+    in JSON or in plain text, is still found (review findings)."""
+    from sigv4_inspector.core.redact import Scrubber
+
+    sc = Scrubber([SECRET])
+    rec = {"evidence": {"value_here": f'key="{SECRET}"'}}
+    assert not leaks(json.dumps(sc.value(rec)), [SECRET])
+    frag = SECRET[SECRET.index("t") :][:10]  # a fragment that starts with 't'
+    for text in (f"C:\\{frag} end", json.dumps(f"C:\\{frag}"), f"value=%{frag[:9]}x"):
+        assert not leaks(sc.text(text), [SECRET]), text
+    # end to end: a signed header whose value looks like a token header and ends in a quote
+    wire = capture(
+        "s3",
+        lambda c: c.get_object(
+            Bucket="b", Key="k", SSECustomerAlgorithm='x-amz-security-token: abcdefghijkl"'
+        ),
+        key=AKID,
+        secret=SECRET,
+        token=TOKEN,
+    )
+    f = flow_for(wire, 200, b"")
+    out = Proxy(tmp_path).run([f], caplog)
+    assert "could not annotate" not in caplog.text
+    assert f.metadata.get("sigv4") and (tmp_path / "report.jsonl").read_text().count("\n") == 1
+    assert not leaks(out, [SECRET, TOKEN])

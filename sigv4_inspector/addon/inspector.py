@@ -396,9 +396,13 @@ class Inspector:
     def annotate(self, f: http.HTTPFlow, insp: Inspection) -> None:
         """Write the diagnosis onto the flow, the report and the terminal; every byte passes
         the scrubber first (redaction at the sink: a new code path cannot leak)."""
-        scrub = self.state.scrubber.text
+        scrubber = self.state.scrubber
+        scrub = scrubber.text
         line = scrub(insp.line)
-        rec = insp.record if line == insp.line else json.loads(line)
+        rec = insp.record
+        if line != insp.line:  # rare: scrubbed value by value, so the line stays valid JSON
+            rec = scrubber.value(insp.record)
+            line = json.dumps(rec, ensure_ascii=True)
         f.metadata[META_KEY] = rec
         f.comment = scrub(insp.comment)
         f.marked = insp.marker

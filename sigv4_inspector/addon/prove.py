@@ -220,9 +220,7 @@ class Prove:
         log.log(level, "%s", self.state.scrubber.text(fmt % args))
 
     def _outcome(self, f: http.HTTPFlow, outcome: dict[str, Any]) -> None:
-        import json
-
-        f.metadata[PROOF_KEY] = json.loads(self.state.scrubber.text(json.dumps(outcome)))
+        f.metadata[PROOF_KEY] = self.state.scrubber.value(outcome)
         self._update([f])
 
     @staticmethod

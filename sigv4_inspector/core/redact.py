@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sigv4_inspector.core.canonical import uri_encode
 from sigv4_inspector.core.model import fingerprint
@@ -420,7 +421,9 @@ class Scrubber:
         return len(self._known)
 
     def _has_secret(self, run: str) -> bool:
-        return self._has_window(_unescape(run))
+        """A secret window in the run as written or with its escapes undone (an escape
+        character right before a secret's fragment must not hide it either way)."""
+        return self._has_window(run) or self._has_window(_unescape(run))
 
     def _has_window(self, text: str) -> bool:
         return not self._grams.isdisjoint(text[i : i + GRAM] for i in range(len(text) - GRAM + 1))
@@ -462,9 +465,12 @@ class Scrubber:
         if len(clean) > MAX_CLEAN:
             clean.clear()
         data = text.encode("utf-8", "surrogateescape")
+        runs = set(data.translate(_TO_SPACE).split())
         if b"\\" in data:
-            data = _json_breaks(data)
-        runs = set(data.translate(_TO_SPACE).split()) - clean
+            # JSON's \n, \t, \" ... end a run; in text that is not JSON a backslash is just
+            # a character: the runs of both readings are looked at
+            runs.update(_json_breaks(data).translate(_TO_SPACE).split())
+        runs -= clean
         if not runs:
             return False, False
         pieces = self._pieces
@@ -501,11 +507,13 @@ class Scrubber:
         for run in special:
             secret = False
             if len(run) >= GRAM and pieces:
-                text_run = run
+                forms = [run]  # as written, and with its escapes undone
                 if b"%" in run or b"\\" in run:
-                    text_run = _unescape(run.decode("ascii")).encode("utf-8", "surrogateescape")
-                secret = not pieces.isdisjoint(_PIECES.findall(text_run)) and self._has_window(
-                    text_run.decode("utf-8", "surrogateescape")
+                    forms.append(_unescape(run.decode("ascii")).encode("utf-8", "surrogateescape"))
+                secret = any(
+                    not pieces.isdisjoint(_PIECES.findall(form))
+                    and self._has_window(form.decode("utf-8", "surrogateescape"))
+                    for form in forms
                 )
                 dirty = dirty or secret
             if _TRIGGER.search(run):
@@ -513,6 +521,18 @@ class Scrubber:
             elif not secret:
                 clean.add(run)  # an escaped run with no secret window
         return shapes, dirty
+
+    def value(self, obj: Any) -> Any:
+        """A JSON-like value (a record, an outcome) with every string in it scrubbed, keys
+        included: for when the scrubbed JSON text of it would not parse (a replacement that
+        ends right after a backslash before a quote)."""
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, dict):
+            return {self.text(str(k)): self.value(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.value(v) for v in obj]
+        return obj
 
     def bytes(self, data: bytes) -> bytes:
         """The same over bytes (bodies), decoded as UTF-8 with surrogate escapes."""
