@@ -5,6 +5,7 @@ libraries alter them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,23 @@ def test_the_search_is_bounded_by_count_not_time(monkeypatch: pytest.MonkeyPatch
     assert "HEADER_MODIFIED" not in {x.code for x in insp.findings}
     assert "ANALYSIS_BUDGET_EXCEEDED" in {x.code for x in insp.findings}
     assert insp.verification.verdict == "invalid"
+
+
+def test_the_secret_variants_run_even_when_the_byte_budget_is_spent(
+    monkeypatch: Any,
+) -> None:
+    """A secret read with a trailing newline is still found when every canonical-request
+    variant is over the byte budget: those variants hash nothing new (review finding)."""
+    from sigv4_inspector.core import forensics as fz
+    from sigv4_inspector.core.dates import parse_amz_date
+    from sigv4_inspector.core.model import Credential, DictKeyring
+    from sigv4_inspector.core.verify import verify
+    from sigv4_testsupport.signing import AKID, SECRET, capture
+
+    monkeypatch.setattr(fz, "MAX_SEARCH_BYTES", 1)
+    req = capture("dynamodb", lambda c: c.list_tables(), key=AKID, secret=SECRET + "\n")
+    v = verify(
+        req, DictKeyring([Credential(AKID, SECRET)]), now=parse_amz_date(req.header("x-amz-date"))
+    )
+    r = fz.search(req, v, Credential(AKID, SECRET))
+    assert r.explained and r.kind == "secret" and r.truncated

@@ -28,7 +28,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
 from mitmproxy import ctx, http
@@ -115,8 +115,8 @@ class Offload:
     ) -> bool:
         """Queue ``work`` for ``f`` (``done(f, result)`` runs on the event loop once it
         finished); False when there is no running event loop or the queue is full."""
-        if len(self.pending) >= MAX_OFFLOADED:
-            return False
+        if len(self.pending) >= MAX_OFFLOADED and f.id not in self.pending:
+            return False  # (a flow submitted again replaces its work: the queue does not grow)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -177,7 +177,10 @@ class Offload:
 def _result(fut: Future[Inspection | None], timeout: float | None) -> Inspection | None:
     try:
         return fut.result(timeout)
-    except Exception:  # cancelled at exit, or still running after the wait
+    except (CancelledError, TimeoutError):  # cancelled at exit, or still running
+        return None
+    except Exception as exc:  # the inspection never raises; if it did, say so
+        log.warning("sigv4: internal error on a heavy flow: %s", type(exc).__name__)
         return None
 
 
@@ -263,7 +266,7 @@ class Inspector:
         lost = 0
         for f, fut in list(self.offload.pending.values()):
             insp = self.offload.take(f.id, max(0.0, deadline - time.monotonic()))
-            if fut.done() and not fut.cancelled():
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
                 self._apply(f, insp)
             else:
                 lost += 1

@@ -65,6 +65,7 @@ class State:
     credentials_ready: bool = False
     credentials_problem: str | None = None  # why the user's credentials are not there
     seen_secrets: list[str] = field(default_factory=list)  # tokens seen in responses (IMDS ...)
+    seen_added: int = 0  # tokens ever added to seen_secrets (only grows: the scrubber's key)
     _inspector: FlowInspector | None = None
     _scrubber: Scrubber | None = None
     _scrubbed_for: tuple[int, int, int] = (-1, -1, -1)
@@ -80,7 +81,7 @@ class State:
     def scrubber(self) -> Scrubber:
         """The one scrubber every output passes: it knows every secret and token in the
         keyring and every token seen in a response (rebuilt when they change)."""
-        key = (id(self.store), self.store.version, len(self.seen_secrets))
+        key = (id(self.store), self.store.version, self.seen_added)
         if self._scrubber is None or key != self._scrubbed_for:
             secrets: list[str] = []
             for c in self.store.all_credentials():
@@ -95,6 +96,7 @@ class State:
         """A token seen in traffic that is no credential (IMDSv2, container, web identity)."""
         if value and len(value) > 8 and value not in self.seen_secrets:
             self.seen_secrets.append(value)
+            self.seen_added += 1
             if len(self.seen_secrets) > 1000:
                 del self.seen_secrets[:100]
 

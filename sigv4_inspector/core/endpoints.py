@@ -95,15 +95,16 @@ class Endpoints:
         unknown."""
         if prefix in SIGNING_NAME:
             return SIGNING_NAME[prefix]
-        if prefix not in self._names:
-            if len(self._names) >= _MAX_CACHED:
-                self._names.clear()
-            try:
-                found = self._signing_name(prefix) if self._signing_name else None
-            except Exception:
-                found = None
-            self._names[prefix] = found
-        return self._names[prefix]
+        if prefix in self._names:
+            return self._names.get(prefix)  # (cleared meanwhile by another thread: None)
+        if len(self._names) >= _MAX_CACHED:
+            self._names.clear()
+        try:
+            found = self._signing_name(prefix) if self._signing_name else None
+        except Exception:
+            found = None
+        self._names[prefix] = found
+        return found
 
     def host_info(self, host: str) -> HostInfo:
         """Infer the signing service and region a request to ``host`` must be signed for."""

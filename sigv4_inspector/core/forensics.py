@@ -13,7 +13,8 @@ by the verifier itself (``awsmodel.SIGNER_FORMS``), so they are not repeated her
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +117,9 @@ class _Lines:
         return self.with_line(i, f"{name}:{value}")
 
 
-def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[Candidate]:
+def candidates(
+    req: WireRequest, v: Verification, cred: Credential
+) -> Generator[Candidate, None, None]:
     """The catalogue of known mistakes, most common first."""
     auth = v.auth
     creq = v.canonical_request or ""
@@ -283,7 +286,10 @@ def candidates(req: WireRequest, v: Verification, cred: Credential) -> Iterator[
                 evidence={"signed_payload": ph, "payload_here": payload},
             )
 
-    # The secret with stray whitespace.
+
+def secret_candidates(cred: Credential) -> Iterator[Candidate]:
+    """The secret with stray whitespace (no canonical request to build or hash: tried even
+    when the byte budget is spent)."""
     s = cred.secret_access_key
     for desc, alt in (
         ("with a trailing newline", s + "\n"),
@@ -307,11 +313,16 @@ def search(req: WireRequest, v: Verification, cred: Credential) -> ForensicResul
     hashed = 0
     # the header value variants are skipped past a bound (see candidates): a bound hit
     result.truncated = len(auth.signed_headers) > MAX_SIGNED_FOR_HEADER_VARIANTS
-    for cand in candidates(req, v, cred):
+    candidates_left = candidates(req, v, cred)
+    for cand in itertools.chain(candidates_left, secret_candidates(cred)):
         size = len(cand.creq) if cand.creq is not None else 0
-        if result.tried >= MAX_VARIANTS or hashed + size > MAX_SEARCH_BYTES:
+        if result.tried >= MAX_VARIANTS:
             result.truncated = True
             break
+        if hashed + size > MAX_SEARCH_BYTES:  # the rest of the catalogue is skipped; the
+            result.truncated = True  # secret variants below hash nothing new and still run
+            candidates_left.close()  # the chain goes on with the secret variants
+            continue
         result.tried += 1
         hashed += size
         sts = primary_sts if cand.creq is None else prefix + c.hash_hex(cand.creq)
@@ -329,4 +340,4 @@ def search(req: WireRequest, v: Verification, cred: Credential) -> ForensicResul
     return result
 
 
-__all__ = ["Candidate", "ForensicResult", "candidates", "search"]
+__all__ = ["Candidate", "ForensicResult", "candidates", "search", "secret_candidates"]
