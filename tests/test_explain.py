@@ -5,15 +5,13 @@ proxy's change, what the signer signed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.explain import DIFF_MARK, comparison, explain_record
-from sigv4_inspector.core.inspect import inspect_request, parse_response
+from sigv4_inspector.core.inspect import parse_response
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import ProxyChange
-from sigv4_testsupport.signing import AKID, SECRET, capture, to_wire
+from sigv4_testsupport.signing import AKID, SECRET, capture, inspect_at_signing, to_wire
 
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLETOKEN" + "Z" * 300
 KEYRING = DictKeyring(
@@ -25,16 +23,7 @@ KEYRING = DictKeyring(
 
 
 def run(req: WireRequest, **kw: Any) -> Any:
-    now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
-    return inspect_request(
-        req,
-        KEYRING,
-        flow_id="t",
-        url="https://" + req.host + req.target,
-        seen_at=now,
-        now=now,
-        **kw,
-    )
+    return inspect_at_signing(req, KEYRING, **kw)
 
 
 def _marked(text: str) -> list[str]:

@@ -8,27 +8,16 @@ from typing import Any
 
 import pytest
 
-from sigv4_inspector.core.dates import parse_amz_date
-from sigv4_inspector.core.inspect import inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.prove import plan_proof
 from sigv4_inspector.core.verify import verify
-from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
+from sigv4_testsupport.signing import AKID, SECRET, capture, inspect_at_signing, presigned
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
 def run(req: WireRequest, **kw: Any) -> Any:
-    now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
-    return inspect_request(
-        req,
-        KEYRING,
-        flow_id="t",
-        url="https://" + req.host + req.target,
-        seen_at=now,
-        now=now,
-        **kw,
-    )
+    return inspect_at_signing(req, KEYRING, **kw)
 
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

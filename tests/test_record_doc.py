@@ -4,32 +4,20 @@ real records carry no key it does not list."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sigv4_inspector.core.codes import Code
-from sigv4_inspector.core.dates import parse_amz_date
-from sigv4_inspector.core.inspect import inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import ProxyChange
 from sigv4_inspector.recorddoc import KEY_DOCS, evidence_by_code, render, undocumented
 from sigv4_testsupport.paths import ROOT
-from sigv4_testsupport.signing import AKID, SECRET, capture
+from sigv4_testsupport.signing import AKID, SECRET, capture, inspect_at_signing
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
 def run(req: WireRequest, **kw: Any) -> Any:
-    now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
-    return inspect_request(
-        req,
-        KEYRING,
-        flow_id="t",
-        url="https://" + req.host + req.target,
-        seen_at=now,
-        now=now,
-        **kw,
-    )
+    return inspect_at_signing(req, KEYRING, **kw)
 
 
 def test_docs_record_md_is_generated_from_the_rules() -> None:

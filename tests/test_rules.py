@@ -10,25 +10,15 @@ import boto3
 import pytest
 
 from sigv4_inspector.core.dates import parse_amz_date
-from sigv4_inspector.core.inspect import Inspection, inspect_request
+from sigv4_inspector.core.inspect import Inspection
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
-from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
+from sigv4_testsupport.signing import AKID, SECRET, capture, inspect_at_signing, presigned
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
 def run(req: WireRequest, now: datetime | None = None, **kw: Any) -> Inspection:
-    signed_at = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
-    now = now or signed_at
-    return inspect_request(
-        req,
-        kw.pop("keyring", KEYRING),
-        flow_id="t",
-        url="https://" + req.host + req.target,
-        seen_at=now,
-        now=now,
-        **kw,
-    )
+    return inspect_at_signing(req, kw.pop("keyring", KEYRING), now, **kw)
 
 
 def codes(insp: Inspection) -> set[str]:

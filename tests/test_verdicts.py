@@ -12,29 +12,19 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from sigv4_inspector.core.codes import Code
-from sigv4_inspector.core.dates import parse_amz_date
 from sigv4_inspector.core.inspect import Inspection, inspect_request
 from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
 from sigv4_inspector.core.rank import MAX_FINDINGS, finalize
 from sigv4_inspector.core.report import MAX_COMMENT
 from sigv4_inspector.core.rules import ProxyChange, Response
 from sigv4_inspector.core.servererror import parse_error_response
-from sigv4_testsupport.signing import AKID, SECRET, capture, presigned, to_wire
+from sigv4_testsupport.signing import AKID, SECRET, capture, inspect_at_signing, presigned, to_wire
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
 def run(req: WireRequest, **kw: Any) -> Inspection:
-    now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
-    return inspect_request(
-        req,
-        KEYRING,
-        flow_id="t",
-        url="https://" + req.host + req.target,
-        seen_at=now,
-        now=now,
-        **kw,
-    )
+    return inspect_at_signing(req, KEYRING, **kw)
 
 
 def codes(insp: Inspection) -> list[str]:

@@ -32,6 +32,7 @@ from mitmproxy import connection, http, io
 
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.verify import verify
+from sigv4_testsupport.signing import to_wire
 
 AKID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -42,26 +43,6 @@ SIG_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your key and signing method."
 )
-
-
-def to_wire(method: str, url: str, headers: Any, body: Any) -> WireRequest:
-    """A prepared botocore request as it would cross the wire (what tests' signing.py does)."""
-    parts = urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    hdrs = [(k, v.decode() if isinstance(v, bytes) else str(v)) for k, v in headers.items()]
-    if not any(k.lower() == "host" for k, _ in hdrs):
-        hdrs.insert(0, ("Host", parts.netloc))
-    if body is None:
-        data = b""
-    elif hasattr(body, "read"):
-        data = body.read()
-    elif isinstance(body, str):
-        data = body.encode()
-    else:
-        data = bytes(body)
-    return WireRequest.build(
-        method, target, hdrs, data, authority=parts.netloc, scheme=parts.scheme
-    )
 
 
 def raw_signed(url: str) -> WireRequest:

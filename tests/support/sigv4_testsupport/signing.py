@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,7 +13,9 @@ import boto3
 import botocore.config
 from botocore.awsrequest import AWSResponse
 
-from sigv4_inspector.core.model import WireRequest
+from sigv4_inspector.core.dates import parse_amz_date
+from sigv4_inspector.core.inspect import Inspection, inspect_request
+from sigv4_inspector.core.model import Keyring, WireRequest
 
 AKID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -20,6 +23,23 @@ AKID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
 class _Raw:
     def stream(self, *a: Any, **k: Any) -> Any:
         yield b""
+
+
+def inspect_at_signing(
+    req: WireRequest, keyring: Keyring, now: datetime | None = None, **kw: Any
+) -> Inspection:
+    """The core's inspection of a captured request, seen (and judged) at ``now``: by
+    default the moment it was signed (its x-amz-date), as if it reached the proxy at once."""
+    when = now or parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
+    return inspect_request(
+        req,
+        keyring,
+        flow_id="t",
+        url="https://" + req.host + req.target,
+        seen_at=when,
+        now=when,
+        **kw,
+    )
 
 
 def to_wire(method: str, url: str, headers: Any, body: Any) -> WireRequest:
