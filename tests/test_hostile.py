@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from sigv4_inspector.addon import make_addons
 from sigv4_inspector.addon.view import VIEW
 from sigv4_inspector.core import keys
 from sigv4_inspector.core.model import Credential
+from sigv4_testsupport.addonharness import flow_for as harness_flow_for
 from sigv4_testsupport.signing import capture
 
 AKID = "ASIAQWERTYUIOPEXAMPL"
@@ -108,24 +108,7 @@ def signed_request(service: str = "s3") -> Any:
 
 
 def flow_for(wire: Any, status: int, body: bytes, ctype: str = "application/xml") -> Any:
-    host, _, port = wire.authority.partition(":")
-    req = tutils.treq(
-        method=wire.method.encode(),
-        scheme=b"https",
-        host=host,
-        port=int(port or 443),
-        authority=b"",
-        path=wire.target.encode(),
-        content=wire.body or b"",
-    )
-    req.headers.clear()
-    for k, v in wire.headers:
-        req.headers.add(k, v)
-    req.timestamp_start = req.timestamp_end = time.time()
-    resp = tutils.tresp(status_code=status, content=body)
-    resp.headers.clear()
-    resp.headers.add("Content-Type", ctype)
-    return tflow.tflow(req=req, resp=resp)
+    return harness_flow_for(wire, status, body, ctype)
 
 
 def s3_echo(creq: str, extra: str = "") -> bytes:

@@ -74,7 +74,11 @@ class Sigv4:
         await asyncio.sleep(0)
 
 
-def flow_for(wire: WireRequest, status: int = 200, body: bytes = b"") -> http.HTTPFlow:
+def flow_for(
+    wire: WireRequest, status: int = 200, body: bytes = b"", ctype: str | None = None
+) -> http.HTTPFlow:
+    """A finished flow carrying ``wire`` as sent, answered ``status`` with ``body`` (and,
+    when ``ctype`` is given, only a Content-Type header, as an AWS error answer has)."""
     host, _, port = wire.authority.partition(":")
     req = tutils.treq(
         method=wire.method.encode(),
@@ -91,4 +95,7 @@ def flow_for(wire: WireRequest, status: int = 200, body: bytes = b"") -> http.HT
     req.raw_content = wire.body
     req.timestamp_start = req.timestamp_end = time.time()  # tflow's default is decades ago
     resp = tutils.tresp(status_code=status, content=body)
+    if ctype is not None:
+        resp.headers.clear()
+        resp.headers.add("Content-Type", ctype)
     return tflow.tflow(req=req, resp=resp)
