@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 import requests
 from botocore.config import Config
 
-from sigv4_testsupport import fakeaws
+from sigv4_testsupport import fakeaws, postgen
 from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, start_mitmdump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,35 +147,9 @@ def no_secrets(rec: dict[str, Any], fields: list[tuple[str, str]]) -> None:
 # ---------------------------------------------------------------- every generator
 
 
-def _generator(name: str) -> tuple[list[str], str | None]:
-    """The command for a generator and, when it cannot run here, why."""
-    if name == "boto3":
-        return [sys.executable, str(CLIENTS / "boto3_post.py")], None
-    if name in ("js-v2", "js-v3"):
-        pkg = "aws-sdk" if name == "js-v2" else "@aws-sdk/s3-presigned-post"
-        if not shutil.which("node"):
-            return [], "node is not installed"
-        if not (ROOT / "tests" / "js" / "node_modules" / pkg).is_dir():
-            return [], f"tests/js/node_modules/{pkg} is missing (cd tests/js && npm install)"
-        script = "js_v2_post.mjs" if name == "js-v2" else "js_v3_post.mjs"
-        return ["node", str(CLIENTS / script)], None
-    if not shutil.which("ruby"):
-        return [], "ruby is not installed (apt-get install ruby-aws-sdk-s3)"
-    probe = subprocess.run(["ruby", "-e", "require 'aws-sdk-s3'"], capture_output=True, timeout=60)
-    if probe.returncode:
-        return [], "the aws-sdk-s3 gem is missing (apt-get install ruby-aws-sdk-s3)"
-    return ["ruby", str(CLIENTS / "ruby_post.rb")], None
-
-
-@pytest.fixture(scope="module", params=["boto3", "js-v2", "js-v3", "ruby"])
+@pytest.fixture(scope="module", params=postgen.GENERATORS)
 def generated(request: pytest.FixtureRequest) -> dict[str, Any]:
-    cmd, missing = _generator(request.param)
-    if missing:
-        pytest.skip(f"{request.param} presigned POST generator: {missing}")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    doc: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return doc
+    return postgen.generate(request.param)
 
 
 def check_generated(rec: dict[str, Any], case: dict[str, Any], status: int, name: str) -> None:

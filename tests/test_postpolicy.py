@@ -15,7 +15,6 @@ import json
 import random
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,7 @@ from sigv4_inspector.core.postpolicy import (
     post_upload,
     verify_post_signature,
 )
+from sigv4_testsupport import postgen
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = ROOT / "tests" / "clients" / "postpolicy"
@@ -944,41 +944,9 @@ def test_fuzz_s3_messages_never_raise(message: str) -> None:
 # ---------------------------------------------------------------- real generators
 
 
-def _generator(name: str) -> tuple[list[str], str | None]:
-    """The command for a generator and, when it cannot run here, why."""
-    if name == "boto3":
-        return [sys.executable, str(CLIENTS / "boto3_post.py")], None
-    if name in ("js-v2", "js-v3"):
-        script = CLIENTS / ("js_v2_post.mjs" if name == "js-v2" else "js_v3_post.mjs")
-        pkg = (
-            ROOT
-            / "tests"
-            / "js"
-            / "node_modules"
-            / ("aws-sdk" if name == "js-v2" else "@aws-sdk/s3-presigned-post")
-        )
-        if not shutil.which("node"):
-            return [], "node is not installed"
-        if not pkg.is_dir():
-            return [], f"{pkg.relative_to(ROOT)} is missing (cd tests/js && npm install)"
-        return ["node", str(script)], None
-    if not shutil.which("ruby"):
-        return [], "ruby is not installed (apt-get install ruby-aws-sdk-s3)"
-    probe = subprocess.run(["ruby", "-e", "require 'aws-sdk-s3'"], capture_output=True, timeout=60)
-    if probe.returncode:
-        return [], "the aws-sdk-s3 gem is missing (apt-get install ruby-aws-sdk-s3)"
-    return ["ruby", str(CLIENTS / "ruby_post.rb")], None
-
-
-@pytest.fixture(scope="module", params=["boto3", "js-v2", "js-v3", "ruby"])
+@pytest.fixture(scope="module", params=postgen.GENERATORS)
 def generated(request: pytest.FixtureRequest) -> dict[str, Any]:
-    cmd, missing = _generator(request.param)
-    if missing:
-        pytest.skip(f"{request.param} presigned POST generator: {missing}")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    doc: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return doc
+    return postgen.generate(request.param)
 
 
 def bucket_of(url: str) -> str:
