@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from sigv4_inspector.core.model import header_index
+
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
@@ -192,28 +194,18 @@ def canonical_headers(
     Repeated headers are joined with ``,`` in the order they were sent. Returns the block
     and the list of signed names absent from ``headers``.
     """
-    # values kept as strings, joined as they come (a list per header would give the garbage
-    # collector a container per header to scan); a header repeated many times is joined
-    # in one pass at the end, so the work stays linear
-    wanted: dict[str, str | list[str] | None] = dict.fromkeys(signed)
-    for name, value in headers:
-        lname = name.lower()
-        if lname not in wanted:
-            continue
-        got = wanted[lname]
-        value = canonical_header_value(value)
-        if got is None:
-            wanted[lname] = value
-        elif isinstance(got, str):
-            wanted[lname] = [got, value]
-        else:
-            got.append(value)
-    missing = [h for h in signed if wanted[h] is None]
+    index = header_index(headers)  # a header sent once is a string: no list per header
+    missing = [h for h in signed if h not in index]
     lines = []
-    for h in sorted(wanted):
-        got = wanted[h]
-        joined = "" if got is None else got if isinstance(got, str) else ",".join(got)
-        lines.append(f"{h}:{joined}\n")
+    for h in sorted(dict.fromkeys(signed)):
+        got = index.get(h)
+        if got is None:
+            value = ""
+        elif isinstance(got, str):
+            value = canonical_header_value(got)
+        else:  # sent more than once: joined with ',' in the order sent
+            value = ",".join(map(canonical_header_value, got))
+        lines.append(f"{h}:{value}\n")
     return "".join(lines), missing
 
 
