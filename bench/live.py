@@ -45,9 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.config
-
 from sigv4_testsupport import fakeaws
 from sigv4_testsupport.benchtools import (
     Check,
@@ -66,6 +63,7 @@ from sigv4_testsupport.proxyharness import (
     clean_aws_env,
     clean_process_env,
     fakeaws_nodelay,
+    local_client,
     start_proxy,
     write_credentials,
 )
@@ -102,20 +100,15 @@ def clients(proxy: Proxy, server: fakeaws.FakeAWS, **cfg: Any) -> tuple[Any, Any
     """boto3 S3 and DynamoDB clients of the local endpoint, through ``proxy``."""
 
     def make(service: str) -> Any:
-        return boto3.client(
+        return local_client(
             service,
-            region_name="us-east-1",
-            aws_access_key_id=AKID,
-            aws_secret_access_key=SECRET,
-            endpoint_url=f"https://127.0.0.1:{server.https_port}",
-            verify=proxy.ca,
-            config=botocore.config.Config(
-                proxies={"https": proxy.url, "http": proxy.url},
-                retries={"max_attempts": 1},
-                s3={"addressing_style": "path"},
-                max_pool_connections=1,
-                **cfg,
-            ),
+            server.https_port,
+            proxy.url,
+            proxy.ca,
+            key=AKID,
+            secret=SECRET,
+            max_pool_connections=1,
+            **cfg,
         )
 
     return make("s3"), make("dynamodb")

@@ -33,8 +33,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.config
 from botocore.exceptions import ClientError
 
 from sigv4_testsupport import fakeaws
@@ -43,6 +41,7 @@ from sigv4_testsupport.proxyharness import (
     Proxy,
     clean_process_env,
     fakeaws_nodelay,
+    local_client,
     start_proxy,
     write_credentials,
 )
@@ -51,19 +50,14 @@ AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
 
 
 def client(proxy: Proxy, server: fakeaws.FakeAWS, service: str, secret: str = SECRET) -> Any:
-    return boto3.client(
+    return local_client(
         service,
-        region_name="us-east-1",
-        aws_access_key_id=AKID,
-        aws_secret_access_key=secret,
-        endpoint_url=f"https://127.0.0.1:{server.https_port}",
-        verify=proxy.ca,
-        config=botocore.config.Config(
-            proxies={"https": proxy.url},
-            retries={"max_attempts": 1},
-            s3={"addressing_style": "path"},
-            signature_version="s3v4" if service == "s3" else None,
-        ),
+        server.https_port,
+        proxy.url,
+        proxy.ca,
+        key=AKID,
+        secret=secret,
+        signature_version="s3v4" if service == "s3" else None,
     )
 
 

@@ -10,15 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.config
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 from sigv4_inspector.core.model import fingerprint
 from sigv4_testsupport import fakeaws
-from sigv4_testsupport.proxyharness import Proxy, clean_aws_env, replay_offline, start_mitmdump
+from sigv4_testsupport.proxyharness import (
+    Proxy,
+    clean_aws_env,
+    local_client,
+    replay_offline,
+    start_mitmdump,
+)
 
 K1 = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 K2 = ("AKIAI44QH8DHBEXAMPLE", "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY")
@@ -45,20 +49,15 @@ def client(
     e: dict[str, Any], service: str, key: tuple[str, str] = K1, token: str | None = None, **cfg: Any
 ) -> Any:
     proxy: Proxy = e["proxy"]
-    return boto3.client(
+    return local_client(
         service,
-        region_name="us-east-1",
-        aws_access_key_id=key[0],
-        aws_secret_access_key=key[1],
-        aws_session_token=token,
-        endpoint_url=f"https://127.0.0.1:{e['server'].https_port}",
-        verify=proxy.ca,
-        config=botocore.config.Config(
-            proxies={"https": proxy.url, "http": proxy.url},
-            retries={"max_attempts": 1},
-            s3={"addressing_style": "path"},
-            **cfg,
-        ),
+        e["server"].https_port,
+        proxy.url,
+        proxy.ca,
+        key=key[0],
+        secret=key[1],
+        token=token,
+        **cfg,
     )
 
 

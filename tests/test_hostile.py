@@ -320,11 +320,8 @@ def test_a_hung_credential_process_never_holds_up_traffic(tmp_path: Path) -> Non
     import signal
     import subprocess
 
-    import boto3
-    import botocore.config
-
     from sigv4_testsupport import fakeaws
-    from sigv4_testsupport.proxyharness import clean_aws_env, start_mitmdump
+    from sigv4_testsupport.proxyharness import clean_aws_env, local_client, start_mitmdump
 
     env = clean_aws_env(tmp_path)
     (tmp_path / "aws-config").write_text(
@@ -336,16 +333,8 @@ def test_a_hung_credential_process_never_holds_up_traffic(tmp_path: Path) -> Non
     server = fakeaws.start_fakeaws(tmp_path / "certs", credentials={KEY: KEY_SECRET})
     proxy = start_mitmdump(tmp_path, "--set", "sigv4_credential_timeout=2", env=env, save=False)
     try:
-        ddb = boto3.client(
-            "dynamodb",
-            region_name="us-east-1",
-            aws_access_key_id=KEY,
-            aws_secret_access_key=KEY_SECRET,
-            endpoint_url=f"https://127.0.0.1:{server.https_port}",
-            verify=proxy.ca,
-            config=botocore.config.Config(
-                proxies={"https": proxy.url}, retries={"max_attempts": 1}
-            ),
+        ddb = local_client(
+            "dynamodb", server.https_port, proxy.url, proxy.ca, key=KEY, secret=KEY_SECRET
         )
         ddb.list_tables()  # served while the credential process hangs
         (rec,) = proxy.wait_records(1, timeout=30)

@@ -29,13 +29,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-import botocore.config
 import pytest
 
 from sigv4_testsupport import fakeaws
 from sigv4_testsupport.paths import ROOT
-from sigv4_testsupport.proxyharness import clean_aws_env, start_mitmdump
+from sigv4_testsupport.proxyharness import clean_aws_env, local_client, start_mitmdump
 
 AKID, SECRET = fakeaws.EXAMPLE_ACCESS_KEY, fakeaws.EXAMPLE_SECRET_KEY
 #: pip's messages when the package index cannot be reached (offline): the test is skipped
@@ -214,16 +212,8 @@ def test_mitmdump_with_the_installed_addon_records_a_signed_request(
     env.pop("PYTHONPATH", None)
     proxy = start_mitmdump(home, env=env, mitmdump=str(installed.bin / "mitmdump"), script=script)
     try:
-        client = boto3.client(
-            "dynamodb",
-            region_name="us-east-1",
-            aws_access_key_id=AKID,
-            aws_secret_access_key=SECRET,
-            endpoint_url=f"https://127.0.0.1:{endpoint.https_port}",
-            verify=proxy.ca,
-            config=botocore.config.Config(
-                proxies={"https": proxy.url}, retries={"max_attempts": 1}
-            ),
+        client = local_client(
+            "dynamodb", endpoint.https_port, proxy.url, proxy.ca, key=AKID, secret=SECRET
         )
         client.list_tables()
         records = proxy.wait_records(1)

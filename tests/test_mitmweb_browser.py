@@ -38,14 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.config
 import pytest
 import requests
 
 from sigv4_testsupport import fakeaws
 from sigv4_testsupport.paths import ROOT
-from sigv4_testsupport.proxyharness import clean_aws_env
+from sigv4_testsupport.proxyharness import clean_aws_env, local_client
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -221,19 +219,14 @@ def _screenshot_path(tmp: Path, name: str) -> Path:
 def _send_traffic(web: MitmWeb, server: fakeaws.FakeAWS) -> str:
     """A valid CreateBucket, then the presigned PUT without its signed Content-Type.
     Returns the failing request's path."""
-    s3 = boto3.client(
+    s3 = local_client(
         "s3",
-        region_name="us-east-1",
-        aws_access_key_id=K1[0],
-        aws_secret_access_key=K1[1],
-        endpoint_url=f"https://127.0.0.1:{server.https_port}",
-        verify=web.ca,
-        config=botocore.config.Config(
-            proxies={"https": web.proxy_url, "http": web.proxy_url},
-            retries={"max_attempts": 1},
-            s3={"addressing_style": "path"},
-            signature_version="s3v4",
-        ),
+        server.https_port,
+        web.proxy_url,
+        web.ca,
+        key=K1[0],
+        secret=K1[1],
+        signature_version="s3v4",
     )
     s3.create_bucket(Bucket="reports")
     url = s3.generate_presigned_url(

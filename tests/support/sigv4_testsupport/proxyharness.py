@@ -265,3 +265,38 @@ def fakeaws_nodelay() -> None:
     from sigv4_testsupport.fakeaws import server
 
     server._Handler.disable_nagle_algorithm = True
+
+
+def local_client(
+    service: str,
+    endpoint_port: int,
+    proxy_url: str,
+    ca: str,
+    *,
+    key: str,
+    secret: str,
+    token: str | None = None,
+    **cfg: Any,
+) -> Any:
+    """A boto3 client of the local endpoint (``https://127.0.0.1:PORT``, fakeaws) that goes
+    through the proxy at ``proxy_url`` and trusts its CA ``ca``: us-east-1, one attempt,
+    S3 path-style addressing; ``cfg`` goes into botocore's Config (and may override those)."""
+    import boto3
+    import botocore.config
+
+    config: dict[str, Any] = {
+        "proxies": {"https": proxy_url, "http": proxy_url},
+        "retries": {"max_attempts": 1},
+        "s3": {"addressing_style": "path"},
+        **cfg,
+    }
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        endpoint_url=f"https://127.0.0.1:{endpoint_port}",
+        verify=ca,
+        config=botocore.config.Config(**config),
+    )
