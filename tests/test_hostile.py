@@ -470,10 +470,12 @@ def test_property_the_scrubber_leaves_no_window_whatever_it_saw_before(
 @given(st.lists(st.sampled_from([b"\\", b"n", b"r", b"t", b'"', b"a", b"/"]), max_size=16))
 def test_property_json_breaks_as_the_regex_makes_them(parts: list[bytes]) -> None:
     """The scrubber's C-speed JSON-escape pass gives what the regex it replaced gives."""
-    from sigv4_inspector.core.redact import _JSON_BREAKS, _json_breaks
+    import re
+
+    from sigv4_inspector.core.redact import _json_breaks
 
     data = b"".join(parts)
-    assert _json_breaks(data) == _JSON_BREAKS.sub(b"  ", data)
+    assert _json_breaks(data) == re.sub(rb'\\[\\nrt"]', b"  ", data)
 
 
 def test_a_compressed_error_body_is_decoded_only_up_to_the_limit(tmp_path: Path) -> None:

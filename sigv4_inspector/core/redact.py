@@ -343,12 +343,11 @@ _RUN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # bytes outside the run alphabet become spaces, so bytes.split() yields the runs at C speed
 _TO_SPACE = bytes(b if b in _RUN_BYTES else 0x20 for b in range(256))
 # JSON's \n \r \t \" \\ end a run (\/ and \uXXXX stay in it)
-_JSON_BREAKS = re.compile(rb'\\[\\nrt"]')
 
 
 def _json_breaks(data: bytes) -> bytes:
     """``data`` with JSON's \\\\, \\n, \\r, \\t and \\" made two spaces each: what
-    ``_JSON_BREAKS.sub(b"  ", data)`` gives (escaped backslashes first, pairing a run of
+    ``re.sub(rb'\\\\[\\\\nrt"]', b"  ", data)`` gives (escaped backslashes first, pairing a run of
     backslashes from its left as JSON does), in a few C-speed passes."""
     data = data.replace(b"\\\\", b"  ")
     for esc in (b"\\n", b"\\r", b"\\t", b'\\"'):

@@ -43,9 +43,5 @@ class ShortSwitch:
                 sys.setswitchinterval(self._saved)
                 self._saved = None
 
-    @property
-    def active(self) -> int:
-        return self._count
-
 
 SWITCH = ShortSwitch()
