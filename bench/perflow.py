@@ -25,10 +25,9 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from mitmproxy import io as mio
-from mitmproxy.test import taddons
 
 from sigv4_testsupport import flowmix
-from sigv4_testsupport.benchtools import ensure_bytecode
+from sigv4_testsupport.benchtools import addons_in_process, ensure_bytecode
 
 
 def _flows(n: int, seed: int) -> list[Any]:
@@ -41,29 +40,15 @@ def _flows(n: int, seed: int) -> list[Any]:
 def addon_costs(batches: list[list[Any]]) -> list[tuple[float, float]]:
     """Per batch, the mean CPU (us) of the hooks for valid flows without an error finding,
     and for the rest (one addon instance, as in one mitmdump, for every batch)."""
-    from sigv4_inspector.addon import make_addons
-    from sigv4_inspector.core.model import Credential
-
-    addons = make_addons()
-    state = addons[0].state
-    hooks = [
-        [getattr(a, h) for a in addons if hasattr(a, h)]
-        for h in ("requestheaders", "request", "response")
-    ]
     out: list[tuple[float, float]] = []
-    with taddons.context(*addons) as tctx:
-        tctx.configure(addons[0], sigv4_quiet="true")
-        state.store.add(Credential(flowmix.AKID, flowmix.SECRET, source="bench"))
-        state.credentials_ready = True
+    with addons_in_process() as (_, run):
         for flows in batches:
             valid: list[float] = []
             failing: list[float] = []
             cut = len(flows) // 5
             for i, f in enumerate(flows):
                 t = time.thread_time_ns()
-                for group in hooks:
-                    for fn in group:
-                        fn(f)
+                run(f)
                 took = (time.thread_time_ns() - t) / 1000
                 if i < cut:
                     continue

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from mitmproxy import io as mio
-from mitmproxy.test import taddons
 
 from sigv4_testsupport import flowmix
+from sigv4_testsupport.benchtools import addons_in_process
 
 
 def load_flows(n: int, path: Path | None) -> list:  # type: ignore[type-arg]
@@ -45,30 +45,18 @@ def main() -> int:
         del os.environ[k]
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     flows = load_flows(args.flows, args.flows_file)
-    from sigv4_inspector.addon import make_addons
-    from sigv4_inspector.core.model import Credential
-
-    addons = make_addons()
-    state = addons[0].state
-    hooks = [[getattr(a, h) for a in addons if hasattr(a, h)] for h in ("request", "response")]
-
     # warm up on the first fifth, measure the rest: each measured flow is seen once, as in
     # a replay (caches keyed by a flow's own values, such as the scrubber's, start cold)
     cut = len(flows) // 5
     warm, flows = flows[:cut], flows[cut:]
 
-    def run_all(batch: list | None = None) -> None:  # type: ignore[type-arg]
-        for f in flows if batch is None else batch:
-            f.metadata.pop("sigv4", None)
-            for fn in hooks[0]:
-                fn(f)
-            for fn in hooks[1]:
-                fn(f)
+    with addons_in_process() as (addons, run):
 
-    with taddons.context(*addons) as tctx:
-        tctx.configure(addons[0], sigv4_quiet="true")
-        state.store.add(Credential(flowmix.AKID, flowmix.SECRET, source="bench"))
-        state.credentials_ready = True
+        def run_all(batch: list | None = None) -> None:  # type: ignore[type-arg]
+            for f in flows if batch is None else batch:
+                f.metadata.pop("sigv4", None)
+                run(f)
+
         inspector = next(a for a in addons if type(a).__name__ == "Inspector")
         inspector.recorded.clear()
         run_all(warm)  # warm-up (learned credentials, caches)

@@ -15,6 +15,7 @@ one place that knows how the benchmarks run valgrind's callgrind and read its co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
@@ -22,10 +23,11 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
+from typing import Any
 
 
 def _order_k(n: int, level: float) -> int:
@@ -237,3 +239,35 @@ def targets_block(title: str, checks: Sequence[Check]) -> str:
     for c in checks:
         lines.append(f"  {'PASS' if c.passed else 'MISS'}  {c.label}: {c.detail}")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def addons_in_process() -> Iterator[tuple[list[Any], Callable[[Any], None]]]:
+    """The addons as mitmproxy loads them, run in this process (mitmproxy's taddons), quiet,
+    with the flow mix's key known and the credentials ready. Yields the addons and a
+    function that runs one flow through every hook they have, in mitmproxy's order
+    (requestheaders, request, response)."""
+    from mitmproxy.test import taddons
+
+    from sigv4_inspector.addon import make_addons
+    from sigv4_inspector.core.model import Credential
+    from sigv4_testsupport import flowmix
+
+    addons = make_addons()
+    state = addons[0].state
+    hooks = [
+        getattr(a, h)
+        for h in ("requestheaders", "request", "response")
+        for a in addons
+        if hasattr(a, h)
+    ]
+
+    def run(f: Any) -> None:
+        for fn in hooks:
+            fn(f)
+
+    with taddons.context(*addons) as tctx:
+        tctx.configure(addons[0], sigv4_quiet="true")
+        state.store.add(Credential(flowmix.AKID, flowmix.SECRET, source="bench"))
+        state.credentials_ready = True
+        yield addons, run
