@@ -401,7 +401,7 @@ class Inspector:
         the scrubber first (redaction at the sink: a new code path cannot leak)."""
         scrubber = self.state.scrubber
         scrub = scrubber.text
-        line = scrub(insp.line)
+        line = scrub(insp.line, json=True)
         rec = insp.record
         if line != insp.line:  # rare: scrubbed value by value, so the line stays valid JSON
             rec = scrubber.value(insp.record)

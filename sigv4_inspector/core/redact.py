@@ -427,11 +427,15 @@ class Scrubber:
     def _has_window(self, text: str) -> bool:
         return not self._grams.isdisjoint(text[i : i + GRAM] for i in range(len(text) - GRAM + 1))
 
-    def text(self, text: str) -> str:
-        """``text`` with no run of more than 8 characters of a secret or token left."""
+    def text(self, text: str, *, json: bool = False) -> str:
+        """``text`` with no run of more than 8 characters of a secret or token left.
+
+        ``json``: the text is JSON (a record line), so a backslash only ever starts one of
+        JSON's escapes and its runs are cut as JSON reads them; plain text (the default) is
+        cut both as JSON and as written, since there a backslash may be just a character."""
         if not text:
             return text
-        shapes, dirty = self._scan(text)
+        shapes, dirty = self._scan(text, json)
         if shapes:
             text = self._shapes(text)
         if dirty:
@@ -455,7 +459,7 @@ class Scrubber:
             text = _TOKEN_HEADER.sub(lambda m: m.group(1) + _shown(m.group(2)), text)
         return text
 
-    def _scan(self, text: str) -> tuple[bool, bool]:
+    def _scan(self, text: str, json: bool = False) -> tuple[bool, bool]:
         """Whether the text may hold a token shape, and whether a run of it holds a secret
         window (raw or escaped). The runs are cut at C speed, runs seen clean before are
         dropped by one set difference, and only the rest are looked at: for the words that
@@ -464,11 +468,14 @@ class Scrubber:
         if len(clean) > MAX_CLEAN:
             clean.clear()
         data = text.encode("utf-8", "surrogateescape")
-        runs = set(data.translate(_TO_SPACE).split())
-        if b"\\" in data:
-            # JSON's \n, \t, \" ... end a run; in text that is not JSON a backslash is just
-            # a character: the runs of both readings are looked at
-            runs.update(_json_breaks(data).translate(_TO_SPACE).split())
+        if json:  # JSON's \n, \t, \" ... end a run
+            runs = set((_json_breaks(data) if b"\\" in data else data).translate(_TO_SPACE).split())
+        else:
+            runs = set(data.translate(_TO_SPACE).split())
+            if b"\\" in data:
+                # in text that is not JSON a backslash may be just a character: the runs of
+                # both readings are looked at
+                runs.update(_json_breaks(data).translate(_TO_SPACE).split())
         runs -= clean
         if not runs:
             return False, False

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from sigv4_inspector.core import awsmodel
@@ -2169,11 +2170,13 @@ def diagnose(ctx: Context) -> list[Finding]:
     out: list[Finding] = []
     for r in _rules_for(frozenset(facts(ctx))):
         try:
-            for n, finding in enumerate(r(ctx), 1):
-                if n > MAX_PER_RULE:  # the generator stops here: bounded work too
-                    ctx.limits.append(f"{r.__name__} stopped after {MAX_PER_RULE} findings")
-                    break
-                out.append(finding)
+            # at most one finding past the bound is taken: the generator stops there, so
+            # the work is bounded too (taken at C speed: most rules find nothing)
+            got = list(islice(r(ctx), MAX_PER_RULE + 1))
+            if len(got) > MAX_PER_RULE:
+                ctx.limits.append(f"{r.__name__} stopped after {MAX_PER_RULE} findings")
+                del got[MAX_PER_RULE:]
+            out += got
         except Exception as exc:  # a broken rule must not hide the others
             out.append(
                 check_unavailable_finding(
