@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from sigv4_inspector.core.model import header_index
+from sigv4_inspector.core.model import HeaderIndex, header_index
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -187,14 +187,19 @@ def canonical_header_value(value: str) -> str:
 
 
 def canonical_headers(
-    headers: Sequence[tuple[str, str]], signed: Sequence[str]
+    headers: Sequence[tuple[str, str]],
+    signed: Sequence[str],
+    *,
+    index: HeaderIndex | None = None,
 ) -> tuple[str, list[str]]:
     """The canonical headers block (each ``name:value\\n``) for the signed header names.
 
     Repeated headers are joined with ``,`` in the order they were sent. Returns the block
-    and the list of signed names absent from ``headers``.
+    and the list of signed names absent from ``headers``. ``index``: the headers' index
+    when the caller has it already (a request's own).
     """
-    index = header_index(headers)  # a header sent once is a string: no list per header
+    if index is None:
+        index = header_index(headers)  # a header sent once is a string: no list per header
     missing = [h for h in signed if h not in index]
     lines = []
     for h in sorted(dict.fromkeys(signed)):

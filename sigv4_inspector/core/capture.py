@@ -21,8 +21,10 @@ Fields = tuple[tuple[bytes, bytes], ...]
 def decode_fields(fields: Sequence[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
     """Header fields as str, raw non-UTF-8 bytes kept as surrogate escapes."""
     return tuple(
-        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-        for k, v in fields
+        [
+            (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+            for k, v in fields
+        ]
     )
 
 

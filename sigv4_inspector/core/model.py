@@ -210,6 +210,10 @@ class WireRequest:
         self._index = index = header_index(self.headers)
         return index
 
+    def index(self) -> HeaderIndex:
+        """The header index of :func:`header_index` (built once, then shared)."""
+        return self._index if self._index is not None else self._build_index()
+
     def header_values(self, name: str) -> list[str]:
         """All values of a header (case-insensitive), in order."""
         index = self._index if self._index is not None else self._build_index()

@@ -141,7 +141,11 @@ def build_canonical_request(
         query = awsmodel.canonical_query(
             req.raw_query, exclude=excluded_params(auth, token_unsigned)
         )
-    block, missing = c.canonical_headers(header_list_for_signing(req, auth), auth.signed_headers)
+    headers = header_list_for_signing(req, auth)
+    same = len(headers) == len(req.headers)  # no Host added: the request's own index serves
+    block, missing = c.canonical_headers(
+        headers, auth.signed_headers, index=req.index() if same else None
+    )
     return c.canonical_request(
         req.method, uri, query, block, auth.signed_headers, payload_line
     ), missing
