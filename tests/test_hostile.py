@@ -469,7 +469,8 @@ def test_property_the_scrubber_leaves_no_window_whatever_it_saw_before(
 @settings(max_examples=300, deadline=None)
 @given(
     words=st.lists(
-        st.sampled_from(["x-amz-date", "a\\b", "\n", '"', "\t", "C:\\", "%2F", "é", "/", " "]),
+        # (no word repeated makes a window of a secret by itself: the token holds ten '/')
+        st.sampled_from(["x-amz-date", "a\\b", "\n", '"', "\t", "C:\\", "a%2Fb", "é", "a/b", " "]),
         max_size=12,
     ),
     start=st.integers(min_value=0, max_value=300),

@@ -343,6 +343,10 @@ _RUN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # bytes outside the run alphabet become spaces, so bytes.split() yields the runs at C speed
 _TO_SPACE = bytes(b if b in _RUN_BYTES else 0x20 for b in range(256))
 # JSON's \n \r \t \" \\ end a run (\/ and \uXXXX stay in it)
+# JSON text from a writer that escapes only what it must (Python's json.dumps): a backslash
+# is a separator too; the letter after it joins the next run, which only makes that run
+# longer (every window of the run without it is still in it)
+_TO_SPACE_JSON = bytes(0x20 if b == 0x5C else t for b, t in enumerate(_TO_SPACE))
 
 
 def _json_breaks(data: bytes) -> bytes:
@@ -402,6 +406,7 @@ class Scrubber:
         self._pieces: set[bytes] = set()
         self._known: set[str] = set()
         self._clean: set[bytes] = set()  # runs checked before and clean
+        self._ascii = True  # every known secret is ASCII (the JSON reading's fast path)
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -411,6 +416,7 @@ class Scrubber:
             if len(self._grams) + len(s) > MAX_GRAMS:
                 return
             self._known.add(s)
+            self._ascii = self._ascii and s.isascii()
             self._grams.update(s[i : i + GRAM] for i in range(len(s) - GRAM + 1))
             raw = s.encode("utf-8", "surrogateescape")
             self._pieces.update(raw[i : i + PROBE] for i in range(len(raw) - PROBE + 1))
@@ -430,9 +436,11 @@ class Scrubber:
     def text(self, text: str, *, json: bool = False) -> str:
         """``text`` with no run of more than 8 characters of a secret or token left.
 
-        ``json``: the text is JSON (a record line), so a backslash only ever starts one of
-        JSON's escapes and its runs are cut as JSON reads them; plain text (the default) is
-        cut both as JSON and as written, since there a backslash may be just a character."""
+        ``json``: the text is JSON as ``json.dumps`` writes it (a record line), so a
+        backslash only ever starts one of JSON's escapes: its runs are cut at every
+        backslash (as JSON reads them when it holds ``\\/``, or a known secret is not
+        ASCII); plain text (the default) is cut both as JSON and as written, since there a
+        backslash may be just a character."""
         if not text:
             return text
         shapes, dirty = self._scan(text, json)
@@ -468,8 +476,12 @@ class Scrubber:
         if len(clean) > MAX_CLEAN:
             clean.clear()
         data = text.encode("utf-8", "surrogateescape")
-        if json:  # JSON's \n, \t, \" ... end a run
-            runs = set((_json_breaks(data) if b"\\" in data else data).translate(_TO_SPACE).split())
+        if json and self._ascii and b"\\/" not in data:
+            # JSON as json.dumps writes it: an ASCII secret's characters are never escaped
+            # there, so each of its windows is in one run cut at every backslash
+            runs = set(data.translate(_TO_SPACE_JSON).split())
+        elif json:  # JSON's \n, \t, \" ... end a run; \/ and \uXXXX stay in it
+            runs = set(_json_breaks(data).translate(_TO_SPACE).split())
         else:
             runs = set(data.translate(_TO_SPACE).split())
             if b"\\" in data:
