@@ -17,9 +17,6 @@ import cProfile
 import io
 import os
 import pstats
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +25,7 @@ from pathlib import Path
 from mitmproxy import io as mio
 
 from sigv4_testsupport import flowmix
-from sigv4_testsupport.benchtools import addons_in_process
+from sigv4_testsupport.benchtools import addons_in_process, callgrind_prefix, instructions
 
 
 def load_flows(n: int, path: Path | None) -> list:  # type: ignore[type-arg]
@@ -42,34 +39,11 @@ def load_flows(n: int, path: Path | None) -> list:  # type: ignore[type-arg]
 def count_instructions(n: int, path: Path | None) -> int:
     """Instructions per measured flow: the full run's count minus the set-up-only run's
     (both load the flows and warm up on the first fifth), over the measured four fifths."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
+    callgrind_prefix()  # valgrind is there, before the flows are written
     path = path or Path(tempfile.mkdtemp(prefix="sigv4-prof-")) / "flows.mitm"
     load_flows(n, path)  # written once, outside the counts
-    got = {}
-    for mode in ("--no-run", "--time"):
-        out = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--callgrind-out-file=/dev/null",
-                sys.executable,
-                __file__,
-                "--flows",
-                str(n),
-                "--flows-file",
-                str(path),
-                mode,
-            ],
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-            capture_output=True,
-            text=True,
-            timeout=7200,
-        )
-        counts = [int(x) for x in re.findall(r"Collected : (\d+)", out.stderr)]
-        if out.returncode != 0 or not counts:
-            raise SystemExit(f"valgrind failed:\n{out.stderr[-2000:]}")
-        got[mode] = sum(counts)
+    me = [sys.executable, __file__, "--flows", str(n), "--flows-file", str(path)]
+    got = {mode: instructions([*me, mode], os.environ) for mode in ("--no-run", "--time")}
     measured = n - n // 5
     per = (got["--time"] - got["--no-run"]) / measured
     print(f"{per / 1e6:.3f} M instructions per flow in the addon's hooks ({measured} flows)")

@@ -15,16 +15,16 @@ import argparse
 import collections
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from sigv4_testsupport import flowmix
 from sigv4_testsupport.benchtools import (
+    callgrind_prefix,
     ensure_bytecode,
+    instructions,
     paired_rounds,
     ratios,
     report_ratio,
@@ -70,30 +70,12 @@ def command(flows: Path, tmp: Path, variant: str) -> list[str]:
     ]
 
 
-def instructions(cmd: list[str], env: dict[str, str], cwd: Path) -> int:
-    """Instructions the command executes (valgrind's callgrind; PYTHONHASHSEED fixed so the
-    count repeats whatever else the machine does)."""
-    out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
-        env={**env, "PYTHONHASHSEED": "0"},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=7200,
-    )
-    counts = [int(n) for n in re.findall(r"Collected : (\d+)", out.stderr)]
-    if out.returncode != 0 or not counts:
-        raise SystemExit(f"valgrind failed:\n{out.stderr[-2000:]}")
-    return sum(counts)
-
-
 def count_instructions(n: int) -> int:
     """Per-flow, first-flows and start-up instructions of mitmdump -nr with the addon and
     with the no-op addon: runs over 0, n and 2n flows. The difference between 2n and n
     flows over n is one flow's steady cost; what n flows cost beyond n steady flows is the
     one-time work the first flows bring (lazy imports, caches, the exit summary's table)."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
+    callgrind_prefix()  # valgrind is there, before any long set-up
     tmp = Path(tempfile.mkdtemp(prefix="sigv4-replay-cg-"))
     try:
         env = env_for(tmp)

@@ -171,6 +171,24 @@ def collected(output: str) -> dict[int, int]:
     return {int(p): int(n) for p, n in re.findall(r"==(\d+)== Collected : (\d+)", output)}
 
 
+def instructions(cmd: list[str], env: Mapping[str, str], cwd: Path | None = None) -> int:
+    """Instructions one command executes, all its processes (callgrind; PYTHONHASHSEED fixed
+    so the count repeats whatever else the machine does); exits with valgrind's message if
+    it failed."""
+    out = subprocess.run(
+        [*callgrind_prefix(), *cmd],
+        env={**env, "PYTHONHASHSEED": "0"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=7200,
+    )
+    counts = collected(out.stderr)
+    if out.returncode != 0 or not counts:
+        raise SystemExit(f"valgrind failed:\n{out.stderr[-2000:]}")
+    return sum(counts.values())
+
+
 def paired_rounds(
     variants: Mapping[str, Callable[[], Run]], rounds: int, label: str = ""
 ) -> list[dict[str, Run]]:
