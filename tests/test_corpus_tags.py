@@ -13,10 +13,10 @@ import botocore.config
 import pytest
 
 from sigv4_inspector.core.dates import parse_amz_date
-from sigv4_inspector.core.inspect import inspect_request, parse_response
+from sigv4_inspector.core.inspect import parse_response
 from sigv4_inspector.core.model import Credential, DictKeyring, WireRequest
 from sigv4_inspector.core.rules import ProxyChange
-from sigv4_testsupport.signing import AKID, SECRET, capture, presigned
+from sigv4_testsupport.signing import AKID, SECRET, capture, inspect_at_signing, presigned
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
@@ -50,17 +50,7 @@ def alter(
 def run(
     req: WireRequest, *, keyring: Any = KEYRING, now: datetime | None = None, **kw: Any
 ) -> set[str]:
-    signed = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
-    now = now or signed
-    insp = inspect_request(
-        req,
-        keyring,
-        flow_id="c",
-        url="https://" + req.host + req.target,
-        seen_at=now,
-        now=now,
-        **kw,
-    )
+    insp = inspect_at_signing(req, keyring, now, **kw)
     for f in insp.findings:
         if f.severity == "error":
             assert f.fix, f"{f.code} has no fix"
