@@ -206,27 +206,24 @@ class WireRequest:
         _, sep, q = self.target.partition("?")
         return q if sep else ""
 
-    def _build_index(self) -> HeaderIndex:
-        self._index = index = header_index(self.headers)
-        return index
-
     def index(self) -> HeaderIndex:
         """The header index of :func:`header_index` (built once, then shared)."""
-        return self._index if self._index is not None else self._build_index()
+        index = self._index
+        if index is None:
+            self._index = index = header_index(self.headers)
+        return index
 
     def header_values(self, name: str) -> list[str]:
         """All values of a header (case-insensitive), in order."""
-        index = self._index if self._index is not None else self._build_index()
-        return index_values(index, name.lower())
+        return index_values(self.index(), name.lower())
 
     def header_names(self) -> Iterable[str]:
         """Each header's name once, lower-cased, in the order first sent."""
-        return (self._index if self._index is not None else self._build_index()).keys()
+        return self.index().keys()
 
     def header(self, name: str) -> str | None:
         """The values of a header joined with ',' (as SigV4 joins them), or None if absent."""
-        index = self._index if self._index is not None else self._build_index()
-        return index_joined(index, name.lower())
+        return index_joined(self.index(), name.lower())
 
     @property
     def host(self) -> str:
