@@ -342,7 +342,6 @@ _AWS_TOKEN_PREFIXES = ("IQoJb3Jp", "FwoGZXIv", "FQoGZXIv", "FQoDYXdz", "AQoDYXdz
 _RUN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_%\\-")
 # bytes outside the run alphabet become spaces, so bytes.split() yields the runs at C speed
 _TO_SPACE = bytes(b if b in _RUN_BYTES else 0x20 for b in range(256))
-# JSON's \n \r \t \" \\ end a run (\/ and \uXXXX stay in it)
 # JSON text from a writer that escapes only what it must (Python's json.dumps): a backslash
 # is a separator too; the letter after it joins the next run, which only makes that run
 # longer (every window of the run without it is still in it)
