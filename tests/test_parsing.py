@@ -4,6 +4,7 @@ from botocore's data says nothing rather than guess."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -148,3 +149,39 @@ def test_header_index_keeps_case_insensitive_order_and_repeats() -> None:
     resp = Response(403, [("Date", "a"), ("Via", "1.1 x"), ("date", "b")])
     assert resp.header("DATE") == "a,b" and resp.header("via") == "1.1 x"
     assert resp.header("server") is None
+
+
+def test_a_rule_is_bounded_and_a_broken_rule_leaves_only_its_notice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """diagnose takes at most MAX_PER_RULE findings of a rule and notes the bound; a rule
+    that fails part-way adds none of its own findings, only the CHECK_UNAVAILABLE that
+    names it, and the rules after it still run."""
+    from sigv4_inspector.core import rules
+    from sigv4_inspector.core.codes import Code
+    from sigv4_inspector.core.model import Finding, Verdict, Verification
+
+    def many(ctx: rules.Context) -> Iterator[Finding]:
+        for i in range(rules.MAX_PER_RULE + 5):
+            yield Finding(str(Code.CLOCK_SKEW), "info", f"many {i}", "", {})
+
+    def broken(ctx: rules.Context) -> Iterator[Finding]:
+        yield Finding(str(Code.CLOCK_SKEW), "info", "half", "", {})
+        raise ValueError("boom")
+
+    def after(ctx: rules.Context) -> Iterator[Finding]:
+        yield Finding(str(Code.CLOCK_SKEW), "info", "after", "", {})
+
+    monkeypatch.setattr(rules, "_rules_for", lambda have: (many, broken, after))
+    r = req(GOOD)
+    ctx = rules.Context(
+        r, Verification(Verdict.VALID, parse_auth(r)), datetime(2015, 8, 30, tzinfo=UTC)
+    )
+    got = rules.diagnose(ctx)
+    messages = [f.message for f in got]
+    assert messages[: rules.MAX_PER_RULE] == [f"many {i}" for i in range(rules.MAX_PER_RULE)]
+    assert ctx.limits == [f"many stopped after {rules.MAX_PER_RULE} findings"]
+    assert "half" not in messages
+    assert got[rules.MAX_PER_RULE].code == "CHECK_UNAVAILABLE"
+    assert "The rule broken failed on this flow (ValueError)" in got[rules.MAX_PER_RULE].message
+    assert messages[rules.MAX_PER_RULE + 1 :] == ["after"]
