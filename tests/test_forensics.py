@@ -4,24 +4,20 @@ libraries alter them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from sigv4_inspector.core.dates import parse_amz_date
-from sigv4_inspector.core.inspect import Inspection, inspect_request
+from sigv4_inspector.core.inspect import Inspection
 from sigv4_inspector.core.model import Credential, DictKeyring, Finding, WireRequest
-from sigv4_testsupport.signing import AKID, SECRET, capture
+from sigv4_testsupport.signing import AKID, SECRET, capture, inspect_at_signing
 
 KEYRING = DictKeyring([Credential(AKID, SECRET, source="profile:test")])
 
 
 def inspect(req: WireRequest, keyring: DictKeyring = KEYRING) -> Inspection:
-    now = parse_amz_date(req.header("x-amz-date")) or datetime.now(UTC)
-    return inspect_request(
-        req, keyring, flow_id="f", url="https://" + req.host + req.target, seen_at=now, now=now
-    )
+    return inspect_at_signing(req, keyring)
 
 
 def _alter(
@@ -125,7 +121,6 @@ def test_the_secret_variants_run_even_when_the_byte_budget_is_spent(
     """A secret read with a trailing newline is still found when every canonical-request
     variant is over the byte budget: those variants hash nothing new (review finding)."""
     from sigv4_inspector.core import forensics as fz
-    from sigv4_inspector.core.dates import parse_amz_date
     from sigv4_inspector.core.model import Credential, DictKeyring
     from sigv4_inspector.core.verify import verify
     from sigv4_testsupport.signing import AKID, SECRET, capture
