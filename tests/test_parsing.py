@@ -9,9 +9,19 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sigv4_inspector.core import rules
 from sigv4_inspector.core.authparse import parse_auth
+from sigv4_inspector.core.codes import Code
 from sigv4_inspector.core.inspect import inspect_request
-from sigv4_inspector.core.model import DictKeyring, ParsedAuth, WireRequest, aws_header_digest
+from sigv4_inspector.core.model import (
+    DictKeyring,
+    Finding,
+    ParsedAuth,
+    Verdict,
+    Verification,
+    WireRequest,
+    aws_header_digest,
+)
 from sigv4_inspector.core.rules import Response
 from sigv4_inspector.runtime.endpoints import botocore_endpoints
 
@@ -157,9 +167,6 @@ def test_a_rule_is_bounded_and_a_broken_rule_leaves_only_its_notice(
     """diagnose takes at most MAX_PER_RULE findings of a rule and notes the bound; a rule
     that fails part-way adds none of its own findings, only the CHECK_UNAVAILABLE that
     names it, and the rules after it still run."""
-    from sigv4_inspector.core import rules
-    from sigv4_inspector.core.codes import Code
-    from sigv4_inspector.core.model import Finding, Verdict, Verification
 
     def many(ctx: rules.Context) -> Iterator[Finding]:
         for i in range(rules.MAX_PER_RULE + 5):
